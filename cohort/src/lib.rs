@@ -1,0 +1,13 @@
+//! sluice's config contract and cohort decision. No proxy-wasm, no I/O: the controller writes the
+//! [`SluiceConfig`] document, the filter compiles it with [`CompiledConfig::from_json`] and calls [`decide`].
+
+mod compile;
+mod decide;
+mod error;
+pub mod murmur3;
+pub mod schema;
+
+pub use compile::{parse, CompiledConfig, CompiledRollout, MAX_KEY_LEN};
+pub use decide::{cookie_value, decide, Cohort, Decision, Reason, RequestFacts};
+pub use error::{ConfigError, Result};
+pub use schema::*;

@@ -1,0 +1,206 @@
+//! The config document: the same JSON bytes whether they arrive as an Istio WasmPlugin `pluginConfig`
+//! or from an Envoy ECDS file. The controller writes it with these types, the filter reads it.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub const DEFAULT_REGION_HEADER: &str = "x-geo-region";
+pub const DEFAULT_CITY_HEADER: &str = "x-geo-city";
+pub const DEFAULT_USER_HEADER: &str = "x-user-id";
+pub const DEFAULT_ROUTING_HEADER: &str = "x-sluice-cohort";
+pub const DEFAULT_OVERRIDE_HEADER: &str = "x-sluice-override";
+pub const DEFAULT_OVERRIDE_TOKEN_HEADER: &str = "x-sluice-override-token";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SluiceConfig {
+    /// Increases with every change; the controller sets it.
+    pub generation: u64,
+    #[serde(default)]
+    pub geo: GeoHeaders,
+    /// City key (as sent in the city header, compared case-insensitively) -> population and region.
+    #[serde(default)]
+    pub cities: BTreeMap<String, City>,
+    #[serde(default)]
+    pub identity: Identity,
+    #[serde(default)]
+    pub overrides: Overrides,
+    pub rollouts: Vec<Rollout>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeoHeaders {
+    #[serde(default = "default_region_header")]
+    pub region_header: String,
+    #[serde(default = "default_city_header")]
+    pub city_header: String,
+}
+
+impl Default for GeoHeaders {
+    fn default() -> Self {
+        Self {
+            region_header: default_region_header(),
+            city_header: default_city_header(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct City {
+    pub population: u64,
+    pub region: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Identity {
+    /// Tried in order; the first present, non-empty value is the user id.
+    #[serde(default = "default_identity_sources")]
+    pub sources: Vec<IdentitySource>,
+    #[serde(default)]
+    pub when_missing: WhenMissing,
+}
+
+impl Default for Identity {
+    fn default() -> Self {
+        Self {
+            sources: default_identity_sources(),
+            when_missing: WhenMissing::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum IdentitySource {
+    /// A request header, e.g. `{"header": "x-user-id"}`.
+    Header(String),
+    /// A cookie by name, e.g. `{"cookie": "uid"}`.
+    Cookie(String),
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WhenMissing {
+    /// Requests without a user id always go to stable.
+    #[default]
+    Stable,
+    /// Requests without a user id are bucketed per request (not sticky), still gated by region and city.
+    Random,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Overrides {
+    /// `canary` or `stable`; honoured only with a token whose SHA-256 is listed.
+    #[serde(default = "default_override_header")]
+    pub header: String,
+    #[serde(default = "default_override_token_header")]
+    pub token_header: String,
+    /// Lowercase hex SHA-256 digests of the accepted tokens (never the tokens).
+    #[serde(default)]
+    pub token_sha256: Vec<String>,
+}
+
+impl Default for Overrides {
+    fn default() -> Self {
+        Self {
+            header: default_override_header(),
+            token_header: default_override_token_header(),
+            token_sha256: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rollout {
+    pub name: String,
+    /// Which requests this rollout owns; absent = all. The first matching rollout wins.
+    #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
+    pub request_match: Option<RequestMatch>,
+    /// Bucketing salt; defaults to `name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub salt: Option<String>,
+    #[serde(default)]
+    pub bucketing: Bucketing,
+    pub stage: Stage,
+    #[serde(default)]
+    pub state: RolloutState,
+    #[serde(default = "default_routing_header")]
+    pub routing_header: String,
+}
+
+impl Rollout {
+    pub fn salt(&self) -> &str {
+        self.salt.as_deref().unwrap_or(&self.name)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestMatch {
+    /// Host, compared case-insensitively; a request's `:port` is ignored unless this names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authority: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_prefix: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Bucketing {
+    /// `murmur3 % 10000 < round(percent * 100)`: 0.01% resolution.
+    #[default]
+    BasisPoints,
+    /// `murmur3 % 100 + 1 <= percent`: the same cohort as an Unleash gradual rollout with groupId = salt.
+    Unleash,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stage {
+    /// Eligible regions; empty = all regions.
+    #[serde(default)]
+    pub regions: Vec<String>,
+    /// Cities with population <= this are eligible; absent = all cities, unknown ones included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_city_population: Option<u64>,
+    /// Share of eligible users in the canary, 0..=100 in steps of 0.01.
+    pub percent: f64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RolloutState {
+    /// Route by the stage.
+    #[default]
+    Progressing,
+    /// Route by the stage; the controller does not advance it.
+    Paused,
+    /// Everyone stable, overrides included.
+    RolledBack,
+    /// Everyone canary.
+    Promoted,
+}
+
+fn default_region_header() -> String {
+    DEFAULT_REGION_HEADER.into()
+}
+fn default_city_header() -> String {
+    DEFAULT_CITY_HEADER.into()
+}
+fn default_identity_sources() -> Vec<IdentitySource> {
+    vec![IdentitySource::Header(DEFAULT_USER_HEADER.into())]
+}
+fn default_override_header() -> String {
+    DEFAULT_OVERRIDE_HEADER.into()
+}
+fn default_override_token_header() -> String {
+    DEFAULT_OVERRIDE_TOKEN_HEADER.into()
+}
+fn default_routing_header() -> String {
+    DEFAULT_ROUTING_HEADER.into()
+}

@@ -1,0 +1,165 @@
+//! sluice proxy-wasm HTTP filter (ABI 0.2.1). Compiles the config once per `on_configure`, shares it
+//! with every HTTP context of the worker, and delegates each request to `glue::on_request`.
+
+pub mod glue;
+mod metrics;
+
+use cohort::{CompiledConfig, Decision};
+use metrics::{CohortMetrics, ConfigMetrics};
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Action, ContextType, LogLevel};
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A compiled config and the metric ids defined for its rollouts.
+struct Active {
+    config: CompiledConfig,
+    metrics: Vec<[Option<CohortMetrics>; 2]>,
+}
+
+thread_local! {
+    static CONFIG_METRICS: Cell<Option<ConfigMetrics>> = const { Cell::new(None) };
+    static REQUEST_COUNTER: Cell<u32> = const { Cell::new(0) };
+}
+
+proxy_wasm::main! {{
+    proxy_wasm::set_log_level(LogLevel::Info);
+    std::panic::set_hook(Box::new(|info| {
+        let _ = proxy_wasm::hostcalls::log(LogLevel::Critical, &format!("sluice: panic: {info}"));
+    }));
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(SluiceRoot { active: None }) });
+}}
+
+struct SluiceRoot {
+    active: Option<Rc<Active>>,
+}
+
+impl Context for SluiceRoot {}
+
+impl RootContext for SluiceRoot {
+    fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
+        let config_metrics = CONFIG_METRICS.get().or_else(metrics::define_config_metrics);
+        CONFIG_METRICS.set(config_metrics);
+        let bytes = self.get_plugin_configuration().unwrap_or_default();
+        match CompiledConfig::from_json(&bytes) {
+            Ok(config) => {
+                let metrics = metrics::define_rollout_metrics(&config);
+                log::info!(
+                    "sluice: config generation {} applied ({} rollouts)",
+                    config.generation(),
+                    config.rollouts().len()
+                );
+                if let Some(m) = config_metrics {
+                    let _ = proxy_wasm::hostcalls::record_metric(m.generation, config.generation());
+                }
+                self.active = Some(Rc::new(Active { config, metrics }));
+                true
+            }
+            Err(error) => {
+                if let Some(m) = config_metrics {
+                    metrics::increment(m.rejected);
+                }
+                // Returning false makes Envoy reject the update (ECDS NACK, `update_rejected` stat): the
+                // previous filter config, with its root context, keeps serving. Proven in tests/.
+                log::error!("sluice: {error}; update rejected, the previous config keeps serving");
+                false
+            }
+        }
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(SluiceHttp {
+            active: self.active.clone(),
+            decision: None,
+            started: None,
+        }))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+struct SluiceHttp {
+    active: Option<Rc<Active>>,
+    decision: Option<Decision>,
+    started: Option<SystemTime>,
+}
+
+impl Context for SluiceHttp {}
+
+impl glue::RequestHost for SluiceHttp {
+    fn header(&self, name: &str) -> Option<Vec<u8>> {
+        self.get_http_request_header_bytes(name)
+    }
+    fn set_header(&mut self, name: &str, value: &str) {
+        self.set_http_request_header(name, Some(value));
+    }
+    fn remove_header(&mut self, name: &str) {
+        self.set_http_request_header(name, None);
+    }
+}
+
+impl SluiceHttp {
+    /// Per-request randomness for users without an id (`when_missing: random`); not client-controlled.
+    fn random(&self) -> u32 {
+        let count = REQUEST_COUNTER.get().wrapping_add(1);
+        REQUEST_COUNTER.set(count);
+        let nanos = self
+            .get_current_time()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        let mut seed = [0u8; 12];
+        seed[..8].copy_from_slice(&nanos.to_le_bytes());
+        seed[8..].copy_from_slice(&count.to_le_bytes());
+        cohort::murmur3::murmur3_x86_32(&seed, 0x5eed)
+    }
+}
+
+impl HttpContext for SluiceHttp {
+    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let active = self.active.clone();
+        let random = self.random();
+        self.decision = glue::on_request(active.as_deref().map(|a| &a.config), self, random);
+        if let Some(d) = self.decision {
+            self.started = Some(self.get_current_time());
+            log::debug!(
+                "sluice: rollout {} -> {:?} ({:?})",
+                d.rollout,
+                d.cohort,
+                d.reason
+            );
+        }
+        // Envoy 1.40 re-resolves the route after header changes under ABI 0.2.1; newer ABIs need this.
+        let _ = proxy_wasm::hostcalls::call_foreign_function("clear_route_cache", None);
+        Action::Continue
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let (Some(active), Some(decision)) = (&self.active, self.decision.take()) else {
+            return Action::Continue;
+        };
+        let Some(Some(m)) = active
+            .metrics
+            .get(decision.rollout)
+            .map(|pair| pair[glue::cohort_index(decision.cohort)])
+        else {
+            return Action::Continue;
+        };
+        metrics::increment(m.requests);
+        if glue::is_server_error(self.get_http_response_header_bytes(":status").as_deref()) {
+            metrics::increment(m.server_errors);
+        }
+        if let Some(started) = self.started {
+            let elapsed = self
+                .get_current_time()
+                .duration_since(started)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0);
+            metrics::record(m.upstream_latency_ms, elapsed);
+        }
+        Action::Continue
+    }
+}
