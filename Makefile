@@ -1,0 +1,41 @@
+# sluice: `make run` serves routed traffic through a real Envoy; `make test` passes all tests.
+# Every target installs what it needs (idempotently): a bare machine needs nothing else.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+CARGO ?= cargo
+
+.PHONY: help deps wasm run test lint unit integration bench clean
+
+help:
+	@echo "make run    build the filter, start Envoy + two upstreams on loopback (Ctrl-C stops)"
+	@echo "make test   install toolchains and Envoy, build, lint and run every test"
+	@echo "make wasm   write the optimized filter to dist/sluice_filter.wasm"
+	@echo "make bench  native decide benchmark and Envoy load benchmark (not part of test)"
+
+deps:
+	bash scripts/install-wasm-toolchain.sh
+	bash scripts/install-envoy.sh
+
+wasm:
+	bash scripts/build-wasm.sh sluice-filter sluice_filter
+
+run: deps wasm
+	bash scripts/run-local.sh
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+unit:
+	$(CARGO) test --locked --release -p cohort -p sluice-filter
+
+integration: deps wasm
+	$(CARGO) test --locked --release -p sluice-integration-tests
+
+test: deps wasm lint unit integration
+
+bench: deps
+	bash scripts/bench.sh
+
+clean:
+	rm -rf target dist .run
