@@ -1,0 +1,167 @@
+//! Config updates through file-based ECDS reach a running Envoy without a restart; an invalid one never
+//! takes effect; per-cohort RED metrics show up in /stats/prometheus.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{echo, Stack};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+fn config(generation: u64, percent: f64) -> Value {
+    json!({
+        "generation": generation,
+        "rollouts": [{"name": "shop", "salt": "shop-v2", "stage": {"percent": percent}}]
+    })
+}
+
+fn users() -> Vec<String> {
+    (0..400).map(|i| format!("user-{i}")).collect()
+}
+
+fn cohorts(stack: &Stack, users: &[String]) -> Vec<String> {
+    users
+        .iter()
+        .map(|u| echo(&stack.send(&[("x-user-id", u.as_bytes())])).0)
+        .collect()
+}
+
+#[test]
+fn raising_the_percentage_keeps_every_canary_user_and_applies_within_a_second() {
+    let stack = Stack::start(&config(1, 10.0));
+    let users = users();
+    let before = cohorts(&stack, &users);
+    let canary_before = before.iter().filter(|c| *c == "canary").count();
+    assert!(
+        canary_before > 10,
+        "only {canary_before} canary users at 10%"
+    );
+    // A user who is stable at 10% and canary at 50% shows when the update is live.
+    let probe = users
+        .iter()
+        .zip(&before)
+        .find(|(u, c)| *c == "stable" && cohort_at(u, 50.0) == "canary")
+        .map(|(u, _)| u.clone())
+        .unwrap();
+
+    let written = Instant::now();
+    stack.update_config(&config(2, 50.0).to_string());
+    let applied = stack.eventually(Duration::from_secs(5), "percent 50 applied", || {
+        echo(&stack.send(&[("x-user-id", probe.as_bytes())])).0 == "canary"
+    });
+    eprintln!(
+        "config update applied after {:?} (file written {:?} ago)",
+        applied,
+        written.elapsed()
+    );
+    assert!(applied < Duration::from_secs(1), "update took {applied:?}");
+
+    let after = cohorts(&stack, &users);
+    for ((user, b), a) in users.iter().zip(&before).zip(&after) {
+        assert!(
+            !(b == "canary" && a != "canary"),
+            "{user} moved from canary back to stable"
+        );
+    }
+    let canary_after = after.iter().filter(|c| *c == "canary").count();
+    assert!(
+        canary_after > canary_before * 3,
+        "{canary_before} -> {canary_after}"
+    );
+    assert_eq!(stack.metric("sluice_config_generation{}"), Some(2.0));
+}
+
+fn cohort_at(user: &str, percent: f64) -> &'static str {
+    let compiled =
+        cohort::CompiledConfig::from_json(config(9, percent).to_string().as_bytes()).unwrap();
+    let facts = cohort::RequestFacts {
+        user_id: Some(user.as_bytes()),
+        path: b"/",
+        ..Default::default()
+    };
+    cohort::decide(&compiled, &facts).unwrap().cohort.as_str()
+}
+
+#[test]
+fn an_invalid_update_is_rejected_and_the_previous_routing_continues() {
+    let stack = Stack::start(&config(1, 30.0));
+    let users = users();
+    let before = cohorts(&stack, &users);
+    let rejected_stat = "envoy_extension_config_discovery_http_filter_sluice_update_rejected{}";
+    assert_eq!(stack.metric(rejected_stat), Some(0.0));
+
+    let mut invalid = config(2, 150.0);
+    invalid["rollouts"][0]["stage"]["percent"] = json!(150);
+    stack.update_config(&invalid.to_string());
+    stack.eventually(Duration::from_secs(5), "the update to be rejected", || {
+        stack.metric(rejected_stat) == Some(1.0)
+    });
+    let log = stack.envoy_log();
+    assert!(
+        log.contains("rollouts[0].stage.percent = 150.0: must be between 0 and 100"),
+        "the error names the field and value:\n{log}"
+    );
+    // Every request is still served, with exactly the routing of generation 1.
+    assert_eq!(cohorts(&stack, &users), before);
+    assert_eq!(stack.metric("sluice_config_generation{}"), Some(1.0));
+
+    // An unknown field is rejected the same way; a valid update after that applies.
+    let mut typo = config(3, 100.0);
+    typo["rollouts"][0]["stage"]["percnt"] = json!(100);
+    stack.update_config(&typo.to_string());
+    stack.eventually(Duration::from_secs(5), "the typo to be rejected", || {
+        stack.metric(rejected_stat) == Some(2.0)
+    });
+    assert!(stack.envoy_log().contains("percnt"));
+    assert_eq!(cohorts(&stack, &users), before);
+
+    stack.update_config(&config(4, 100.0).to_string());
+    stack.eventually(Duration::from_secs(5), "generation 4", || {
+        stack.metric("sluice_config_generation{}") == Some(4.0)
+    });
+    assert!(cohorts(&stack, &users).iter().all(|c| c == "canary"));
+}
+
+#[test]
+fn per_cohort_request_error_and_latency_metrics_appear_in_prometheus_stats() {
+    let stack = Stack::start(&config(1, 50.0));
+    stack.control_upstream(stack.canary, &json!({"error_rate": 1.0, "delay_ms": 30}));
+    let users = users();
+    let mut sent = [0u32; 2];
+    for user in &users {
+        let r = stack.send(&[("x-user-id", user.as_bytes())]);
+        let canary = r.header("x-served-by") == Some(b"canary");
+        assert_eq!(r.status, if canary { 503 } else { 200 });
+        sent[usize::from(canary)] += 1;
+    }
+    let series = |name: &str, cohort: &str| {
+        format!("{name}{{sluice_rollout=\"shop\",sluice_cohort=\"{cohort}\"}}")
+    };
+    stack.eventually(Duration::from_secs(5), "histograms flushed", || {
+        stack.metric(&series("sluice_upstream_latency_ms_count", "canary"))
+            == Some(f64::from(sent[1]))
+    });
+    let text = stack.prometheus();
+    let value = |name: &str, cohort: &str| common::sample(&text, &series(name, cohort));
+    assert_eq!(
+        value("sluice_requests_total", "stable"),
+        Some(f64::from(sent[0]))
+    );
+    assert_eq!(
+        value("sluice_requests_total", "canary"),
+        Some(f64::from(sent[1]))
+    );
+    assert_eq!(value("sluice_responses_5xx_total", "stable"), Some(0.0));
+    assert_eq!(
+        value("sluice_responses_5xx_total", "canary"),
+        Some(f64::from(sent[1]))
+    );
+    // The slow canary shows in its latency: its mean is at least the injected 30 ms, stable's is far below.
+    let mean = |cohort: &str| {
+        value("sluice_upstream_latency_ms_sum", cohort).unwrap()
+            / value("sluice_upstream_latency_ms_count", cohort).unwrap()
+    };
+    assert!(mean("canary") >= 30.0, "canary mean {}", mean("canary"));
+    assert!(mean("stable") < 20.0, "stable mean {}", mean("stable"));
+    assert!(text.contains("sluice_upstream_latency_ms_bucket{sluice_rollout=\"shop\",sluice_cohort=\"canary\",le=\"50\"}"));
+}
