@@ -2,7 +2,7 @@
 //! proxy-wasm contexts in `lib.rs` only adapt the SDK to it.
 
 use cohort::{
-    cookie_value, decide, Cohort, CompiledConfig, Decision, IdentitySource, Reason, RequestFacts,
+    cookie_value, Cohort, CompiledConfig, Decision, IdentitySource, Reason, RequestFacts,
     DEFAULT_OVERRIDE_HEADER, DEFAULT_OVERRIDE_TOKEN_HEADER, DEFAULT_ROUTING_HEADER,
 };
 
@@ -33,16 +33,22 @@ pub fn on_request<H: RequestHost>(
     for name in config.routing_headers() {
         host.remove_header(name);
     }
+    // The token is a secret: it never reaches the upstream.
+    let override_token = host.header(config.override_token_header());
+    if override_token.is_some() {
+        host.remove_header(config.override_token_header());
+    }
     let authority = host.header(":authority").unwrap_or_default();
     let path = host.header(":path").unwrap_or_default();
+    let Some(index) = config.select_rollout(&authority, &path) else {
+        host.remove_header(config.override_header());
+        return None;
+    };
+    // Only a matched request pays for reading identity and geo.
     let user_id = user_id(config, host);
     let region = host.header(config.region_header());
     let city = host.header(config.city_header());
     let override_cohort = host.header(config.override_header());
-    let override_token = host.header(config.override_token_header());
-    // The token is a secret: it never reaches the upstream.
-    host.remove_header(config.override_token_header());
-
     let facts = RequestFacts {
         authority: &authority,
         path: &path,
@@ -53,12 +59,11 @@ pub fn on_request<H: RequestHost>(
         override_token: override_token.as_deref(),
         random,
     };
-    let decision = decide(config, &facts);
-    if decision.is_none_or(|d| d.reason != Reason::Override) {
+    let decision = config.decide_for(index, &facts);
+    if override_cohort.is_some() && decision.reason != Reason::Override {
         // An override that did not decide (no token, bad token, bad value, rolled back) is dropped.
         host.remove_header(config.override_header());
     }
-    let decision = decision?;
     let rollout = &config.rollouts()[decision.rollout];
     host.set_header(&rollout.routing_header, decision.cohort.as_str());
     Some(decision)
