@@ -77,27 +77,29 @@ pub fn decide(config: &CompiledConfig, facts: &RequestFacts<'_>) -> Option<Decis
 impl CompiledConfig {
     /// The first rollout, in config order, whose match accepts the request.
     pub fn select_rollout(&self, authority: &[u8], path: &[u8]) -> Option<usize> {
-        let mut buf = [0u8; MAX_KEY_LEN];
-        let named = lowered(authority, &mut buf)
-            .and_then(|a| {
-                self.by_authority
-                    .get(a)
-                    .or_else(|| self.by_authority.get(strip_port(a)))
-            })
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
         let prefix_ok = |&&i: &&usize| {
             self.rollouts[i]
                 .path_prefix
                 .as_deref()
                 .is_none_or(|p| path.starts_with(p))
         };
-        let first_named = named.iter().find(prefix_ok).copied();
-        let first_any = self.any_authority.iter().find(prefix_ok).copied();
-        match (first_named, first_any) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let first_in =
+            |list: Option<&Vec<usize>>| list.and_then(|l| l.iter().find(prefix_ok)).copied();
+        let mut buf = [0u8; MAX_KEY_LEN];
+        let (with_port, without_port) = match lowered(authority, &mut buf) {
+            // `host:port` matches rollouts naming that port and rollouts naming the bare host.
+            Some(a) => {
+                let host = strip_port(a);
+                let bare = (host.len() < a.len()).then(|| self.by_authority.get(host));
+                (first_in(self.by_authority.get(a)), first_in(bare.flatten()))
+            }
+            None => (None, None),
+        };
+        let first_any = first_in(Some(&self.any_authority));
+        [with_port, without_port, first_any]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Decision order: rollout state, valid override, region, city cutoff, bucket.
