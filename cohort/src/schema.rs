@@ -15,11 +15,12 @@ pub const DEFAULT_OVERRIDE_TOKEN_HEADER: &str = "x-sluice-override-token";
 #[serde(deny_unknown_fields)]
 pub struct SluiceConfig {
     /// Increases with every change; the controller sets it.
+    #[serde(deserialize_with = "integer")]
     pub generation: u64,
     #[serde(default)]
     pub geo: GeoHeaders,
     /// City key (as sent in the city header, compared case-insensitively) -> population and region.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_keys")]
     pub cities: BTreeMap<String, City>,
     #[serde(default)]
     pub identity: Identity,
@@ -49,6 +50,7 @@ impl Default for GeoHeaders {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct City {
+    #[serde(deserialize_with = "integer")]
     pub population: u64,
     pub region: String,
 }
@@ -166,7 +168,11 @@ pub struct Stage {
     #[serde(default)]
     pub regions: Vec<String>,
     /// Cities with population <= this are eligible; absent = all cities, unknown ones included.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "optional_integer",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_city_population: Option<u64>,
     /// Share of eligible users in the canary, 0..=100 in steps of 0.01.
     pub percent: f64,
@@ -184,6 +190,56 @@ pub enum RolloutState {
     RolledBack,
     /// Everyone canary.
     Promoted,
+}
+
+/// A whole number, also when written as a float: Istio hands `pluginConfig` over as protobuf JSON, where
+/// every number is a double and 1173179 may arrive as `1.173179e+06`.
+fn integer<'de, D: serde::Deserializer<'de>>(de: D) -> Result<u64, D::Error> {
+    use serde::de::Error;
+    let value = serde_json::Number::deserialize(de)?;
+    if let Some(n) = value.as_u64() {
+        return Ok(n);
+    }
+    match value.as_f64() {
+        // 2^53: above it a double no longer holds every whole number.
+        Some(f) if f.fract() == 0.0 && (0.0..=9_007_199_254_740_992.0).contains(&f) => Ok(f as u64),
+        _ => Err(D::Error::custom(format!(
+            "expected a whole number >= 0, found {value}"
+        ))),
+    }
+}
+
+fn optional_integer<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<u64>, D::Error> {
+    integer(de).map(Some)
+}
+
+/// A map whose keys appear once: a repeated key would otherwise silently replace the earlier entry.
+fn unique_keys<'de, D, V>(de: D) -> Result<BTreeMap<String, V>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    V: Deserialize<'de>,
+{
+    struct Visitor<V>(std::marker::PhantomData<V>);
+    impl<'de, V: Deserialize<'de>> serde::de::Visitor<'de> for Visitor<V> {
+        type Value = BTreeMap<String, V>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a map with unique keys")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            while let Some((key, value)) = map.next_entry::<String, V>()? {
+                if out.contains_key(&key) {
+                    return Err(serde::de::Error::custom(format!("duplicate key {key:?}")));
+                }
+                out.insert(key, value);
+            }
+            Ok(out)
+        }
+    }
+    de.deserialize_map(Visitor(std::marker::PhantomData))
 }
 
 fn default_region_header() -> String {

@@ -357,3 +357,42 @@ fn serialized_config_parses_back_equal() {
         assert_eq!(reread, doc, "{written}");
     }
 }
+
+#[test]
+fn whole_numbers_written_as_floats_are_accepted() {
+    // Istio delivers pluginConfig as protobuf JSON: every number is a double.
+    let doc = br#"{"generation": 1.2e+06, "cities": {"dublin": {"population": 1.173179e+06, "region": "eu"}},
+                   "rollouts": [{"name": "a", "stage": {"max_city_population": 2.5e5, "percent": 1}}]}"#;
+    let parsed = cohort::parse(doc).unwrap();
+    assert_eq!(parsed.generation, 1_200_000);
+    assert_eq!(parsed.cities["dublin"].population, 1_173_179);
+    assert_eq!(parsed.rollouts[0].stage.max_city_population, Some(250_000));
+}
+
+#[test]
+fn fractional_or_negative_counts_are_rejected_with_their_path() {
+    for (doc, path) in [
+        (r#"{"generation": 1.5, "rollouts": []}"#, "generation"),
+        (r#"{"generation": -1, "rollouts": []}"#, "generation"),
+        (
+            r#"{"generation": 1, "cities": {"x": {"population": 10.25, "region": "r"}}, "rollouts": []}"#,
+            "cities.x.population",
+        ),
+    ] {
+        let error = cohort::parse(doc.as_bytes()).unwrap_err();
+        assert_eq!(error.path, path, "{error}");
+        assert!(error.problem.contains("whole number"), "{error}");
+    }
+}
+
+#[test]
+fn a_city_key_written_twice_is_rejected() {
+    let doc = br#"{"generation": 1, "cities": {"faro": {"population": 1, "region": "r"},
+                   "faro": {"population": 2, "region": "r"}}, "rollouts": []}"#;
+    let error = cohort::parse(doc).unwrap_err();
+    assert!(
+        error.to_string().contains("duplicate key \"faro\""),
+        "{error}"
+    );
+    assert!(error.path.starts_with("cities"), "{error}");
+}
