@@ -1,0 +1,11 @@
+//! sluice controller. The core (`plan`, `machine`, `analysis`, `config`) is pure; I/O sits behind the
+//! traits in `analysis` (metrics source) and `sinks` (config, status, alerts).
+
+pub mod analysis;
+pub mod config;
+pub mod error;
+pub mod machine;
+pub mod plan;
+pub mod spec;
+
+pub use error::{Error, Result};

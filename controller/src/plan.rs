@@ -1,0 +1,229 @@
+//! Steps: shorthand expansion, validation (no step may move a user back to stable), and the plan
+//! report of `sluice plan`.
+
+use crate::error::{Error, Result};
+use crate::spec::{CohortRolloutSpec, LinearSteps, RingSteps, Step};
+use cohort::City;
+use std::collections::BTreeMap;
+
+/// The validated steps of a rollout.
+pub fn steps(spec: &CohortRolloutSpec) -> Result<Vec<Step>> {
+    let shorthand = spec.steps_from.as_ref();
+    let steps = match (
+        spec.steps.is_empty(),
+        shorthand.map(|s| (&s.linear, &s.rings)),
+    ) {
+        (false, None) => spec.steps.clone(),
+        (true, Some((Some(linear), None))) => linear_steps(linear)?,
+        (true, Some((None, Some(rings)))) => ring_steps(rings)?,
+        (true, Some((None, None))) => {
+            return Err(Error::invalid(
+                "spec.stepsFrom",
+                "{}",
+                "set linear or rings",
+            ))
+        }
+        (true, Some((Some(_), Some(_)))) => {
+            return Err(Error::invalid(
+                "spec.stepsFrom",
+                "linear+rings",
+                "set only one of linear or rings",
+            ))
+        }
+        (false, Some(_)) => {
+            return Err(Error::invalid(
+                "spec.stepsFrom",
+                "",
+                "set steps or stepsFrom, not both",
+            ))
+        }
+        (true, None) => {
+            return Err(Error::invalid(
+                "spec.steps",
+                "[]",
+                "at least one step is needed",
+            ))
+        }
+    };
+    check_monotone(&steps)?;
+    Ok(steps)
+}
+
+fn linear_steps(l: &LinearSteps) -> Result<Vec<Step>> {
+    let field = "spec.stepsFrom.linear";
+    let valid = l.step > 0.0 && l.start >= 0.0 && l.max <= 100.0 && l.start <= l.max;
+    if !valid {
+        return Err(Error::invalid(
+            field,
+            (l.start, l.step, l.max),
+            "needs 0 <= start <= max <= 100 and step > 0",
+        ));
+    }
+    let count = ((l.max - l.start) / l.step).ceil() as usize + 1;
+    if count > 10_000 {
+        return Err(Error::invalid(field, count, "more than 10000 steps"));
+    }
+    let percents = (0..count).map(|i| (l.start + i as f64 * l.step).min(l.max));
+    Ok(percents
+        .map(|percent| Step {
+            regions: l.regions.clone(),
+            max_city_population: l.max_city_population,
+            percent: (percent * 100.0).round() / 100.0,
+            pause_before: false,
+        })
+        .collect())
+}
+
+fn ring_steps(r: &RingSteps) -> Result<Vec<Step>> {
+    let Some(first) = r.regions.first() else {
+        return Err(Error::invalid(
+            "spec.stepsFrom.rings.regions",
+            "[]",
+            "name at least one region",
+        ));
+    };
+    let step = |regions: &[String], cutoff| Step {
+        regions: regions.to_vec(),
+        max_city_population: cutoff,
+        percent: r.percent,
+        pause_before: false,
+    };
+    let mut steps: Vec<Step> = r
+        .small_city_cutoffs
+        .iter()
+        .map(|&c| step(std::slice::from_ref(first), Some(c)))
+        .collect();
+    for n in 1..=r.regions.len() {
+        steps.push(step(&r.regions[..n], None));
+    }
+    // Last ring: every region (an empty list), so users outside the named regions get it too.
+    steps.push(step(&[], None));
+    Ok(steps)
+}
+
+/// Each step must expose a superset of the users of the step before it.
+pub fn check_monotone(steps: &[Step]) -> Result<()> {
+    for (i, s) in steps.iter().enumerate() {
+        let field = |f: &str| format!("spec.steps[{i}].{f}");
+        if !s.percent.is_finite() || !(0.0..=100.0).contains(&s.percent) {
+            return Err(Error::invalid(
+                field("percent"),
+                s.percent,
+                "must be between 0 and 100",
+            ));
+        }
+        if ((s.percent * 100.0) - (s.percent * 100.0).round()).abs() > 1e-6 {
+            return Err(Error::invalid(
+                field("percent"),
+                s.percent,
+                "finer than the 0.01 resolution",
+            ));
+        }
+        let Some(prev) = i.checked_sub(1).map(|p| &steps[p]) else {
+            continue;
+        };
+        if s.percent < prev.percent {
+            return Err(Error::invalid(
+                field("percent"),
+                s.percent,
+                format!(
+                    "lower than step {}'s {}: users would move back to stable",
+                    i - 1,
+                    prev.percent
+                ),
+            ));
+        }
+        let lost: Vec<&String> = if s.regions.is_empty() {
+            Vec::new()
+        } else if prev.regions.is_empty() {
+            return Err(Error::invalid(
+                field("regions"),
+                &s.regions,
+                format!(
+                    "step {} had every region: users would move back to stable",
+                    i - 1
+                ),
+            ));
+        } else {
+            prev.regions
+                .iter()
+                .filter(|r| !s.regions.iter().any(|n| n.eq_ignore_ascii_case(r)))
+                .collect()
+        };
+        if !lost.is_empty() {
+            return Err(Error::invalid(
+                field("regions"),
+                &s.regions,
+                format!(
+                    "drops {lost:?} of step {}: users would move back to stable",
+                    i - 1
+                ),
+            ));
+        }
+        match (prev.max_city_population, s.max_city_population) {
+            (Some(a), Some(b)) if b < a => {
+                return Err(Error::invalid(
+                    field("maxCityPopulation"),
+                    b,
+                    format!(
+                        "lower than step {}'s {a}: users would move back to stable",
+                        i - 1
+                    ),
+                ))
+            }
+            (None, Some(b)) => {
+                return Err(Error::invalid(
+                    field("maxCityPopulation"),
+                    b,
+                    format!(
+                        "step {} had every city: users would move back to stable",
+                        i - 1
+                    ),
+                ))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// One line of `sluice plan`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepExposure {
+    pub step: usize,
+    pub eligible_cities: Vec<String>,
+    /// Share of the city table's population living in eligible cities, 0..=1.
+    pub population_share: f64,
+    /// Expected share of users exposed, assuming users spread like population: share x percent.
+    pub user_share: f64,
+}
+
+pub fn exposure(steps: &[Step], cities: &BTreeMap<String, City>) -> Vec<StepExposure> {
+    let total: u64 = cities.values().map(|c| c.population).sum();
+    steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let eligible: Vec<(&String, &City)> = cities
+                .iter()
+                .filter(|(_, c)| {
+                    s.regions.is_empty()
+                        || s.regions.iter().any(|r| r.eq_ignore_ascii_case(&c.region))
+                })
+                .filter(|(_, c)| s.max_city_population.is_none_or(|cut| c.population <= cut))
+                .collect();
+            let population: u64 = eligible.iter().map(|(_, c)| c.population).sum();
+            let population_share = if total == 0 {
+                0.0
+            } else {
+                population as f64 / total as f64
+            };
+            StepExposure {
+                step: i,
+                eligible_cities: eligible.iter().map(|(k, _)| (*k).clone()).collect(),
+                population_share,
+                user_share: population_share * s.percent / 100.0,
+            }
+        })
+        .collect()
+}
