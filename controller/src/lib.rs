@@ -4,8 +4,12 @@
 pub mod analysis;
 pub mod config;
 pub mod error;
+pub mod kube_mode;
 pub mod machine;
 pub mod plan;
+pub mod prometheus;
+pub mod reconcile;
+pub mod sinks;
 pub mod spec;
 
 pub use error::{Error, Result};

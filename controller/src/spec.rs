@@ -141,6 +141,10 @@ pub struct Analysis {
     /// How often SLIs are evaluated and a step may advance ("1s", "60s", "5m"). Default 60s.
     #[serde(default = "default_interval")]
     pub interval: String,
+    /// The range of each query (`{{interval}}` in templates); defaults to `interval`. Make it a few
+    /// scrape intervals long: `rate()` needs at least two samples in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<String>,
     /// Failed checks (over the whole rollout) before it fails; a `critical` metric fails it at once.
     #[serde(default = "default_threshold")]
     pub threshold: u32,
@@ -245,6 +249,9 @@ pub struct CohortRolloutStatus {
     pub failed_checks: u32,
     #[serde(default)]
     pub consecutive_errors: u32,
+    /// Paused at a gate: `sluice resume` enters the next step.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub at_gate: bool,
     /// Unix seconds of the last step change; drives `progressDeadline`.
     #[serde(default)]
     pub last_progress_time: u64,

@@ -1,0 +1,123 @@
+//! `MetricsSource` over Prometheus' HTTP API (instant queries). Every failure becomes an `Err` naming
+//! the server and the cause, so `analyse` records an Error verdict (which holds the step) and the
+//! status tells an operator which Prometheus to look at.
+
+use crate::analysis::MetricsSource;
+use crate::{Error, Result};
+use prometheus_http_query::response::Data;
+use prometheus_http_query::Client;
+use std::time::Duration;
+
+/// Long enough for a busy Prometheus, short enough that a hung one fails the round instead of
+/// stalling the controller's loop.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct Prometheus {
+    client: Client,
+    url: String,
+    timeout: Duration,
+}
+
+impl Prometheus {
+    /// A client for the Prometheus at `url` (e.g. `http://prometheus.monitoring:9090`), with
+    /// [`DEFAULT_TIMEOUT`] per query.
+    pub fn new(url: &str) -> Result<Self> {
+        Self::with_timeout(url, DEFAULT_TIMEOUT)
+    }
+
+    pub fn with_timeout(url: &str, timeout: Duration) -> Result<Self> {
+        let bad = |why: String| Error::Metrics(format!("Prometheus URL {url:?}: {why}"));
+        // Parse first: the crate's own parse error does not say which URL was wrong.
+        let parsed = reqwest::Url::parse(url).map_err(|e| bad(e.to_string()))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(bad("the scheme must be http or https".into()));
+        }
+        ensure_crypto_provider();
+        // reqwest's own timeout covers connect, headers and body: a server that accepts the
+        // connection and never answers is cut off too.
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .build()
+            .map_err(|e| bad(chain(&e)))?;
+        let client = Client::from(http, url).map_err(|e| bad(chain(&e)))?;
+        Ok(Prometheus {
+            client,
+            url: url.to_string(),
+            timeout,
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+/// reqwest is built with `rustls-no-provider` and panics when it builds a client while no rustls
+/// provider is installed; install the workspace's (ring) unless the binary already chose one.
+fn ensure_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Losing a race with another thread installing one is fine: any provider will do.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
+/// An error with its causes, e.g. "failed to send request to server: error sending request for
+/// url (...): client error (Connect): tcp connect error: Connection refused (os error 111)".
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let msg = s.to_string();
+        // reqwest now and then repeats its inner error in its own message.
+        if !out.contains(&msg) {
+            out.push_str(": ");
+            out.push_str(&msg);
+        }
+        source = s.source();
+    }
+    out
+}
+
+/// The one value of an instant query result. An SLI is one number: a vector with several series
+/// means the query lacks an aggregation, and picking one of them would judge the wrong thing.
+fn single_value(data: &Data) -> Result<Option<f64>, String> {
+    match data {
+        Data::Scalar(sample) => Ok(Some(sample.value())),
+        Data::Vector(v) => match v.as_slice() {
+            [] => Ok(None),
+            [one] => Ok(Some(one.sample().value())),
+            many => Err(format!(
+                "the query returned {} series ({}); it must aggregate to one series, e.g. with sum(...)",
+                many.len(),
+                many.iter()
+                    .take(3)
+                    .map(|s| format!("{:?}", sorted(s.metric())))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        },
+        Data::Matrix(_) => Err(
+            "the query returned a range vector; an SLI must be an instant value, e.g. rate(x[5m])"
+                .into(),
+        ),
+    }
+}
+
+fn sorted(labels: &std::collections::HashMap<String, String>) -> Vec<(&String, &String)> {
+    let mut v: Vec<_> = labels.iter().collect();
+    v.sort();
+    v
+}
+
+impl MetricsSource for Prometheus {
+    async fn query(&self, promql: &str) -> Result<Option<f64>, String> {
+        // Prometheus' own evaluation timeout, so it stops work the controller no longer waits for.
+        let eval_ms = i64::try_from(self.timeout.as_millis()).unwrap_or(i64::MAX);
+        let result = self.client.query(promql).timeout(eval_ms).get().await;
+        match result {
+            Ok(r) => single_value(r.data()).map_err(|e| format!("Prometheus {}: {e}", self.url)),
+            Err(e) => Err(format!("Prometheus {}: {}", self.url, chain(&e))),
+        }
+    }
+}

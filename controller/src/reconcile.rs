@@ -1,0 +1,222 @@
+//! One round for one rollout, the same in Kubernetes and local mode: load status, apply a command or
+//! this interval's analysis to the state machine, push the config for the resulting stage, save status,
+//! alert. Everything outside is reached through the traits in `analysis` and `sinks`.
+
+use crate::analysis::{self, MetricsSource, Window};
+use crate::config::{merge, rollout_entry};
+use crate::error::{Error, Result};
+use crate::machine::{self, Action, CheckOutcome, Command, Policy, State};
+use crate::plan;
+use crate::sinks::{Alert, AlertKind, AlertSink, ConfigStore, StatusStore};
+use crate::spec::{CohortRolloutSpec, CohortRolloutStatus, Condition, Phase, Step};
+use std::time::Duration;
+
+/// The rollout being reconciled.
+pub struct Target<'a> {
+    pub name: &'a str,
+    pub namespace: &'a str,
+    pub spec: &'a CohortRolloutSpec,
+    /// `metadata.generation`, reported back as `observedGeneration`.
+    pub generation: Option<i64>,
+}
+
+pub struct Io<'a, M, C, S, A> {
+    pub metrics: &'a M,
+    pub config: &'a C,
+    pub status: &'a S,
+    pub alerts: &'a A,
+}
+
+/// What the round asks for: a person's command (with an id, so it is applied once), and whether an
+/// analysis interval has elapsed.
+#[derive(Debug, Clone, Default)]
+pub struct Round {
+    pub command: Option<(String, Command)>,
+    pub analyse: bool,
+    /// Unix seconds.
+    pub now: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub action: Option<Action>,
+    pub status: CohortRolloutStatus,
+    pub status_written: bool,
+}
+
+pub fn parse_duration(field: &str, text: &str) -> Result<Duration> {
+    humantime::parse_duration(text).map_err(|e| Error::invalid(field, text, e.to_string()))
+}
+
+pub fn policy(spec: &CohortRolloutSpec, steps: &[Step]) -> Result<Policy> {
+    let a = &spec.analysis;
+    Ok(Policy {
+        step_count: steps.len(),
+        gates: steps.iter().map(|s| s.pause_before).collect(),
+        threshold: a.threshold.max(1),
+        max_consecutive_errors: a.max_consecutive_errors.max(1),
+        progress_deadline_secs: match &a.progress_deadline {
+            Some(d) => Some(parse_duration("spec.analysis.progressDeadline", d)?.as_secs()),
+            None => None,
+        },
+        on_failure: a.on_failure,
+    })
+}
+
+/// The rollout entry name in the sluice config.
+pub fn entry_name<'a>(t: &'a Target<'_>) -> &'a str {
+    t.spec.target.rollout.as_deref().unwrap_or(t.name)
+}
+
+pub async fn reconcile<M, C, S, A>(io: &Io<'_, M, C, S, A>, t: &Target<'_>, round: &Round) -> Result<Outcome>
+where
+    M: MetricsSource,
+    C: ConfigStore,
+    S: StatusStore,
+    A: AlertSink,
+{
+    let previous = io.status.load(t.name).await?;
+    let (steps, policy) = match plan::steps(t.spec).and_then(|s| Ok((policy(t.spec, &s)?, s))) {
+        Ok((policy, steps)) => (steps, policy),
+        Err(error) => {
+            // An invalid spec changes nothing that is serving; it only says so in status.
+            let mut status = previous.clone().unwrap_or_default();
+            set_condition(&mut status, "False", "InvalidSpec", &error.to_string());
+            status.observed_generation = t.generation;
+            if previous.as_ref() != Some(&status) {
+                io.status.save(t.name, &status).await?;
+            }
+            return Err(error);
+        }
+    };
+    if let Some(m) = &t.spec.analysis.metrics.iter().find(|m| m.builtin.is_some() == m.query.is_some()) {
+        return Err(Error::invalid("spec.analysis.metrics", &m.name, "set exactly one of builtin or query"));
+    }
+
+    let (state, started) = match &previous {
+        Some(p) if p.stage.is_some() => (state_of(p, steps.len()), false),
+        _ => (State::start(round.now), true),
+    };
+    let mut status = previous.clone().unwrap_or_default();
+    let mut action = started.then_some(Action::Advance);
+    let mut next = state;
+
+    let fresh_command = round.command.as_ref().filter(|(id, _)| status.last_command.as_deref() != Some(id.as_str()));
+    if let Some((id, command)) = fresh_command {
+        let (s, a) = machine::next(state, &policy, &[], Some(*command), round.now);
+        (next, action) = (s, Some(a));
+        status.last_command = Some(id.clone());
+    } else if round.analyse && !started && state.phase == Phase::Progressing {
+        let range = t.spec.analysis.window.as_ref().unwrap_or(&t.spec.analysis.interval);
+        parse_duration("spec.analysis.window", range)?;
+        let window = Window { rollout: entry_name(t), range };
+        let checks = analysis::analyse(io.metrics, &t.spec.analysis.metrics, &window, t.spec.analysis.min_samples).await;
+        let outcomes: Vec<CheckOutcome> = checks
+            .iter()
+            .zip(&t.spec.analysis.metrics)
+            .map(|(c, m)| CheckOutcome { verdict: c.verdict, critical: m.critical })
+            .collect();
+        let (s, a) = machine::next(state, &policy, &outcomes, None, round.now);
+        (next, action) = (s, Some(a));
+        status.last_analysis = checks;
+    }
+
+    // Status is saved before the config is pushed: after a crash between the two, the next round
+    // pushes the recorded stage again, never an older one.
+    let stage = steps[next.step].clone();
+    let current = io.config.load().await?;
+    let merged = merge(&current, rollout_entry(entry_name(t), &t.spec.target, &stage, next.phase));
+    status.phase = next.phase;
+    status.current_step = next.step as u32;
+    status.stage = Some(stage);
+    status.failed_checks = next.failed_checks;
+    status.consecutive_errors = next.consecutive_errors;
+    status.last_progress_time = next.last_progress;
+    status.at_gate = next.at_gate;
+    status.config_generation = merged.as_ref().map_or(status.config_generation.max(current.generation), |m| m.generation);
+    status.observed_generation = t.generation;
+    let (cond_status, reason, message) = describe(action.as_ref(), next);
+    set_condition(&mut status, cond_status, reason, &message);
+
+    let status_written = previous.as_ref() != Some(&status);
+    if status_written {
+        io.status.save(t.name, &status).await?;
+    }
+    if let Some(config) = &merged {
+        io.config.store(config).await?;
+    }
+    if let Some(kind) = action.as_ref().and_then(alert_kind) {
+        let alert = alert(t, &status, kind, &message);
+        if let Err(e) = io.alerts.send(&alert).await {
+            tracing::warn!(rollout = t.name, "alert not delivered: {e}");
+        }
+    }
+    Ok(Outcome { action, status, status_written })
+}
+
+fn state_of(p: &CohortRolloutStatus, step_count: usize) -> State {
+    State {
+        phase: p.phase,
+        step: (p.current_step as usize).min(step_count.saturating_sub(1)),
+        failed_checks: p.failed_checks,
+        consecutive_errors: p.consecutive_errors,
+        last_progress: p.last_progress_time,
+        at_gate: p.at_gate,
+    }
+}
+
+fn describe(action: Option<&Action>, s: State) -> (&'static str, &'static str, String) {
+    match action {
+        Some(Action::Advance) => ("True", "StepAdvanced", format!("step {} in force", s.step)),
+        Some(Action::Promote) => ("True", "Promoted", "every user is on the canary".into()),
+        Some(Action::Rollback(why)) => ("False", "RolledBack", format!("everyone back to stable: {why}")),
+        Some(Action::Pause(why)) => ("Unknown", "Paused", why.clone()),
+        Some(Action::Hold(why)) => ("True", "Holding", format!("step {}: {why}", s.step)),
+        None => ("True", "Waiting", format!("step {}: waiting for the next interval", s.step)),
+    }
+}
+
+fn alert_kind(action: &Action) -> Option<AlertKind> {
+    match action {
+        Action::Advance => Some(AlertKind::Step),
+        Action::Pause(_) => Some(AlertKind::Pause),
+        Action::Rollback(_) => Some(AlertKind::Rollback),
+        Action::Promote => Some(AlertKind::Promotion),
+        Action::Hold(_) => None,
+    }
+}
+
+fn alert(t: &Target<'_>, status: &CohortRolloutStatus, kind: AlertKind, message: &str) -> Alert {
+    let stage = status.stage.clone().unwrap_or(Step { regions: vec![], max_city_population: None, percent: 0.0, pause_before: false });
+    let where_ = if stage.regions.is_empty() { "all regions".to_string() } else { stage.regions.join(", ") };
+    let cities = stage.max_city_population.map_or("all cities".to_string(), |c| format!("cities up to {c}"));
+    let headline = match kind {
+        AlertKind::Step => format!("sluice: {} is at step {} ({}% of users in {where_}, {cities})", t.name, status.current_step, stage.percent),
+        AlertKind::Pause => format!("sluice: {} paused at step {}: {message}", t.name, status.current_step),
+        AlertKind::Rollback => format!("sluice: {} ROLLED BACK at step {}: {message}. The canary keeps running for inspection.", t.name, status.current_step),
+        AlertKind::Promotion => format!("sluice: {} promoted: every user is on the canary", t.name),
+    };
+    Alert {
+        text: headline,
+        kind,
+        rollout: t.name.to_string(),
+        namespace: t.namespace.to_string(),
+        step: status.current_step,
+        percent: stage.percent,
+        regions: stage.regions,
+        max_city_population: stage.max_city_population,
+        reason: message.to_string(),
+        config_generation: status.config_generation,
+    }
+}
+
+fn set_condition(status: &mut CohortRolloutStatus, cond_status: &str, reason: &str, message: &str) {
+    let condition = Condition {
+        type_: "Progressing".into(),
+        status: cond_status.into(),
+        reason: reason.into(),
+        message: message.into(),
+    };
+    status.conditions.retain(|c| c.type_ != "Progressing");
+    status.conditions.push(condition);
+}
