@@ -95,11 +95,16 @@ impl CompiledConfig {
             }
             None => (None, None),
         };
-        let first_any = first_in(Some(&self.any_authority));
-        [with_port, without_port, first_any]
-            .into_iter()
-            .flatten()
-            .min()
+        let named = with_port.into_iter().chain(without_port).min();
+        // Any-authority rollouts after the best named match cannot win: stop scanning there.
+        let bound = named.unwrap_or(usize::MAX);
+        let first_any = self
+            .any_authority
+            .iter()
+            .take_while(|&&i| i < bound)
+            .find(prefix_ok)
+            .copied();
+        first_any.or(named)
     }
 
     /// Decision order: rollout state, valid override, region, city cutoff, bucket.
