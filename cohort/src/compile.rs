@@ -262,6 +262,9 @@ impl CompiledConfig {
     pub fn rollouts(&self) -> &[CompiledRollout] {
         &self.rollouts
     }
+    pub fn when_missing(&self) -> WhenMissing {
+        self.when_missing
+    }
     pub fn region_header(&self) -> &str {
         &self.region_header
     }

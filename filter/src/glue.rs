@@ -6,11 +6,20 @@ use cohort::{
     DEFAULT_OVERRIDE_HEADER, DEFAULT_OVERRIDE_TOKEN_HEADER, DEFAULT_ROUTING_HEADER,
 };
 
-/// What the glue needs from the proxy: request headers as bytes.
+/// What the glue needs from the proxy: the request headers (names lowercase, values as bytes), read in
+/// one host call because each call crosses the VM boundary, and header edits.
 pub trait RequestHost {
-    fn header(&self, name: &str) -> Option<Vec<u8>>;
+    fn headers(&self) -> Vec<(String, Vec<u8>)>;
     fn set_header(&mut self, name: &str, value: &str);
     fn remove_header(&mut self, name: &str);
+}
+
+/// The first value of a header.
+fn find<'h>(headers: &'h [(String, Vec<u8>)], name: &str) -> Option<&'h [u8]> {
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_slice())
 }
 
 /// Handles request headers: strips what a client must not choose, decides, sets the routing header.
@@ -20,49 +29,49 @@ pub fn on_request<H: RequestHost>(
     host: &mut H,
     random: u32,
 ) -> Option<Decision> {
+    let headers = host.headers();
+    let remove_if_present = |host: &mut H, name: &str| {
+        if find(&headers, name).is_some() {
+            host.remove_header(name);
+        }
+    };
     let Some(config) = config else {
         for name in [
             DEFAULT_ROUTING_HEADER,
             DEFAULT_OVERRIDE_HEADER,
             DEFAULT_OVERRIDE_TOKEN_HEADER,
         ] {
-            host.remove_header(name);
+            remove_if_present(host, name);
         }
         return None;
     };
+    // Headers a client must not choose: routing headers always, the token (a secret) always, the
+    // override unless it decides below.
     for name in config.routing_headers() {
-        host.remove_header(name);
+        remove_if_present(host, name);
     }
-    // The token is a secret: it never reaches the upstream.
-    let override_token = host.header(config.override_token_header());
-    if override_token.is_some() {
-        host.remove_header(config.override_token_header());
-    }
-    let authority = host.header(":authority").unwrap_or_default();
-    let path = host.header(":path").unwrap_or_default();
-    let Some(index) = config.select_rollout(&authority, &path) else {
-        host.remove_header(config.override_header());
+    remove_if_present(host, config.override_token_header());
+    let authority = find(&headers, ":authority").unwrap_or_default();
+    let path = find(&headers, ":path").unwrap_or_default();
+    let Some(index) = config.select_rollout(authority, path) else {
+        remove_if_present(host, config.override_header());
         return None;
     };
-    // Only a matched request pays for reading identity and geo.
-    let user_id = user_id(config, host);
-    let region = host.header(config.region_header());
-    let city = host.header(config.city_header());
-    let override_cohort = host.header(config.override_header());
+    let cookies = find(&headers, "cookie");
     let facts = RequestFacts {
-        authority: &authority,
-        path: &path,
-        user_id: user_id.as_deref(),
-        region: region.as_deref(),
-        city: city.as_deref(),
-        override_cohort: override_cohort.as_deref(),
-        override_token: override_token.as_deref(),
+        authority,
+        path,
+        user_id: user_id(config, &headers, cookies),
+        region: find(&headers, config.region_header()),
+        city: find(&headers, config.city_header()),
+        override_cohort: find(&headers, config.override_header()),
+        override_token: find(&headers, config.override_token_header()),
         random,
     };
     let decision = config.decide_for(index, &facts);
-    if override_cohort.is_some() && decision.reason != Reason::Override {
+    if decision.reason != Reason::Override {
         // An override that did not decide (no token, bad token, bad value, rolled back) is dropped.
-        host.remove_header(config.override_header());
+        remove_if_present(host, config.override_header());
     }
     let rollout = &config.rollouts()[decision.rollout];
     host.set_header(&rollout.routing_header, decision.cohort.as_str());
@@ -70,18 +79,19 @@ pub fn on_request<H: RequestHost>(
 }
 
 /// The first present, non-empty identity source.
-fn user_id<H: RequestHost>(config: &CompiledConfig, host: &H) -> Option<Vec<u8>> {
+fn user_id<'h>(
+    config: &CompiledConfig,
+    headers: &'h [(String, Vec<u8>)],
+    cookies: Option<&'h [u8]>,
+) -> Option<&'h [u8]> {
     config
         .identity_sources()
         .iter()
         .find_map(|source| match source {
             IdentitySource::Header(name) => {
-                host.header(name).filter(|v| !v.trim_ascii().is_empty())
+                find(headers, name).filter(|v| !v.trim_ascii().is_empty())
             }
-            IdentitySource::Cookie(name) => {
-                let cookies = host.header("cookie")?;
-                cookie_value(&cookies, name.as_bytes()).map(<[u8]>::to_vec)
-            }
+            IdentitySource::Cookie(name) => cookie_value(cookies?, name.as_bytes()),
         })
 }
 

@@ -73,6 +73,7 @@ impl RootContext for SluiceRoot {
             active: self.active.clone(),
             decision: None,
             started: None,
+            headers_changed: false,
         }))
     }
 
@@ -85,18 +86,21 @@ struct SluiceHttp {
     active: Option<Rc<Active>>,
     decision: Option<Decision>,
     started: Option<SystemTime>,
+    headers_changed: bool,
 }
 
 impl Context for SluiceHttp {}
 
 impl glue::RequestHost for SluiceHttp {
-    fn header(&self, name: &str) -> Option<Vec<u8>> {
-        self.get_http_request_header_bytes(name)
+    fn headers(&self) -> Vec<(String, Vec<u8>)> {
+        self.get_http_request_headers_bytes()
     }
     fn set_header(&mut self, name: &str, value: &str) {
+        self.headers_changed = true;
         self.set_http_request_header(name, Some(value));
     }
     fn remove_header(&mut self, name: &str) {
+        self.headers_changed = true;
         self.set_http_request_header(name, None);
     }
 }
@@ -121,8 +125,13 @@ impl SluiceHttp {
 impl HttpContext for SluiceHttp {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         let active = self.active.clone();
-        let random = self.random();
-        self.decision = glue::on_request(active.as_deref().map(|a| &a.config), self, random);
+        let config = active.as_deref().map(|a| &a.config);
+        // The clock is read for randomness only where a config asks for it.
+        let random = match config.map(CompiledConfig::when_missing) {
+            Some(cohort::WhenMissing::Random) => self.random(),
+            _ => 0,
+        };
+        self.decision = glue::on_request(config, self, random);
         if let Some(d) = self.decision {
             self.started = Some(self.get_current_time());
             log::debug!(
@@ -133,7 +142,9 @@ impl HttpContext for SluiceHttp {
             );
         }
         // Envoy 1.40 re-resolves the route after header changes under ABI 0.2.1; newer ABIs need this.
-        let _ = proxy_wasm::hostcalls::call_foreign_function("clear_route_cache", None);
+        if self.headers_changed {
+            let _ = proxy_wasm::hostcalls::call_foreign_function("clear_route_cache", None);
+        }
         Action::Continue
     }
 

@@ -20,9 +20,15 @@ impl FakeHost {
     }
 }
 
-impl RequestHost for FakeHost {
+impl FakeHost {
     fn header(&self, name: &str) -> Option<Vec<u8>> {
         self.0.get(name).cloned()
+    }
+}
+
+impl RequestHost for FakeHost {
+    fn headers(&self) -> Vec<(String, Vec<u8>)> {
+        self.0.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
     }
     fn set_header(&mut self, name: &str, value: &str) {
         self.0.insert(name.into(), value.as_bytes().to_vec());
