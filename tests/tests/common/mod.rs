@@ -3,6 +3,8 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod http;
+pub mod prometheus;
+pub mod traffic;
 
 use serde_json::{json, Value};
 use std::fs;
@@ -19,7 +21,7 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-fn required(path: PathBuf, hint: &str) -> PathBuf {
+pub fn required(path: PathBuf, hint: &str) -> PathBuf {
     assert!(path.exists(), "{} is missing: {hint}", path.display());
     path
 }
@@ -32,7 +34,7 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-fn wait_for_port(port: u16, what: &str) {
+pub fn wait_for_port(port: u16, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(15);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(
@@ -43,7 +45,7 @@ fn wait_for_port(port: u16, what: &str) {
     }
 }
 
-struct Process(Child);
+pub struct Process(pub Child);
 
 impl Drop for Process {
     fn drop(&mut self) {
@@ -156,6 +158,10 @@ impl Stack {
     /// Replaces the filter's config the way a control plane without xDS does: a new ECDS file moved over the old.
     pub fn update_config(&self, config_json: &str) {
         write_ecds(&self.ecds_path, &self.wasm_path, config_json);
+    }
+
+    pub fn ecds_path(&self) -> &Path {
+        &self.ecds_path
     }
 
     pub fn envoy_log(&self) -> String {
