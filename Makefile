@@ -4,7 +4,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 CARGO ?= cargo
 
-.PHONY: help deps wasm run test lint unit integration bench clean
+.PHONY: help deps wasm controller run test lint unit integration bench clean
 
 help:
 	@echo "make run    build the filter, start Envoy + two upstreams on loopback (Ctrl-C stops)"
@@ -15,6 +15,7 @@ help:
 deps:
 	bash scripts/install-wasm-toolchain.sh
 	bash scripts/install-envoy.sh
+	bash scripts/install-prometheus.sh
 
 wasm:
 	bash scripts/build-wasm.sh sluice-filter sluice_filter
@@ -26,10 +27,14 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
-unit:
+unit: deps
 	$(CARGO) test --locked --release -p cohort -p sluice-filter
+	$(CARGO) test --locked -p sluice-controller
 
-integration: deps wasm
+controller:
+	$(CARGO) build --locked -p sluice-controller --bin sluice
+
+integration: deps wasm controller
 	$(CARGO) test --locked --release -p sluice-integration-tests
 
 test: deps wasm lint unit integration

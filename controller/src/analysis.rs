@@ -52,7 +52,10 @@ fn higher_is_better(check: &MetricCheck) -> bool {
     match check.builtin {
         Some(BuiltinSli::SuccessRate) => true,
         Some(BuiltinSli::LatencyP99) => false,
-        None => check.threshold_range.min.is_some() && check.threshold_range.max.is_none(),
+        None => check
+            .compare_to_stable
+            .and_then(|c| c.higher_is_better)
+            .unwrap_or(check.threshold_range.min.is_some() && check.threshold_range.max.is_none()),
     }
 }
 

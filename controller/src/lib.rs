@@ -4,7 +4,13 @@
 pub mod analysis;
 pub mod config;
 pub mod error;
+pub mod kube_commands;
+pub mod kube_controller;
+pub mod kube_io;
+pub mod kube_lease;
+pub mod kube_metrics;
 pub mod kube_mode;
+pub mod local;
 pub mod machine;
 pub mod plan;
 pub mod prometheus;

@@ -97,6 +97,11 @@ pub fn next(
     }
     let mut s = state;
     let failed = checks.iter().filter(|c| c.verdict == Verdict::Fail).count() as u32;
+    if failed > 0 && !checks.iter().any(|c| c.verdict == Verdict::Error) {
+        // Every query answered: the error streak is broken.
+        s.consecutive_errors = 0;
+    }
+    s.failed_checks += failed;
     if checks
         .iter()
         .any(|c| c.verdict == Verdict::Fail && c.critical)
@@ -104,7 +109,6 @@ pub fn next(
         return fail(s, policy, "a critical check failed".into());
     }
     if failed > 0 {
-        s.failed_checks += failed;
         if s.failed_checks >= policy.threshold {
             let why = format!(
                 "{} failed checks reached the threshold of {}",

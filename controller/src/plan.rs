@@ -46,29 +46,90 @@ pub fn steps(spec: &CohortRolloutSpec) -> Result<Vec<Step>> {
         }
     };
     check_monotone(&steps)?;
+    check_pushable(&steps, spec)?;
     Ok(steps)
+}
+
+/// What the filter would refuse in a step's config, caught before the rollout starts rather than
+/// half-way through it.
+fn check_pushable(steps: &[Step], spec: &CohortRolloutSpec) -> Result<()> {
+    if steps.first().is_some_and(|s| s.pause_before) {
+        return Err(Error::invalid(
+            "spec.steps[0].pauseBefore",
+            true,
+            "the first step starts at once; gate a later step",
+        ));
+    }
+    let unleash = spec.target.bucketing == Some(crate::spec::BucketingSpec::Unleash);
+    for (i, s) in steps.iter().enumerate() {
+        for (j, region) in s.regions.iter().enumerate() {
+            if region.is_empty()
+                || s.regions[..j]
+                    .iter()
+                    .any(|r| r.eq_ignore_ascii_case(region))
+            {
+                return Err(Error::invalid(
+                    format!("spec.steps[{i}].regions[{j}]"),
+                    region,
+                    "empty or named twice",
+                ));
+            }
+        }
+        if unleash && s.percent.fract() != 0.0 {
+            return Err(Error::invalid(
+                format!("spec.steps[{i}].percent"),
+                s.percent,
+                "unleash bucketing takes whole percents",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn linear_steps(l: &LinearSteps) -> Result<Vec<Step>> {
     let field = "spec.stepsFrom.linear";
-    let valid = l.step > 0.0 && l.start >= 0.0 && l.max <= 100.0 && l.start <= l.max;
-    if !valid {
+    // Whole basis points: no float drift into a repeated or missing last step.
+    let bp = |name: &str, v: f64| -> Result<u32> {
+        let scaled = v * 100.0;
+        if !v.is_finite()
+            || !(0.0..=10_000.0).contains(&scaled)
+            || (scaled - scaled.round()).abs() > 1e-6
+        {
+            return Err(Error::invalid(
+                format!("{field}.{name}"),
+                v,
+                "must be 0..=100 in steps of 0.01",
+            ));
+        }
+        Ok(scaled.round() as u32)
+    };
+    let (start, step, max) = (
+        bp("start", l.start)?,
+        bp("step", l.step)?,
+        bp("max", l.max)?,
+    );
+    if step == 0 || start > max {
         return Err(Error::invalid(
             field,
             (l.start, l.step, l.max),
-            "needs 0 <= start <= max <= 100 and step > 0",
+            "needs start <= max and step > 0",
         ));
     }
-    let count = ((l.max - l.start) / l.step).ceil() as usize + 1;
-    if count > 10_000 {
-        return Err(Error::invalid(field, count, "more than 10000 steps"));
+    let mut percents: Vec<u32> = (start..max).step_by(step as usize).collect();
+    percents.push(max);
+    if percents.len() > 10_000 {
+        return Err(Error::invalid(
+            field,
+            percents.len(),
+            "more than 10000 steps",
+        ));
     }
-    let percents = (0..count).map(|i| (l.start + i as f64 * l.step).min(l.max));
     Ok(percents
-        .map(|percent| Step {
+        .into_iter()
+        .map(|bp| Step {
             regions: l.regions.clone(),
             max_city_population: l.max_city_population,
-            percent: (percent * 100.0).round() / 100.0,
+            percent: f64::from(bp) / 100.0,
             pause_before: false,
         })
         .collect())

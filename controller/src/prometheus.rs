@@ -5,7 +5,7 @@
 use crate::analysis::MetricsSource;
 use crate::{Error, Result};
 use prometheus_http_query::response::Data;
-use prometheus_http_query::Client;
+use prometheus_http_query::{Client, Error as QueryError};
 use std::time::Duration;
 
 /// Long enough for a busy Prometheus, short enough that a hung one fails the round instead of
@@ -62,20 +62,44 @@ fn ensure_crypto_provider() {
     }
 }
 
-/// An error with its causes, e.g. "failed to send request to server: error sending request for
-/// url (...): client error (Connect): tcp connect error: Connection refused (os error 111)".
+/// An error with its causes, e.g. "failed to send request to server: client error (Connect):
+/// tcp connect error: Connection refused (os error 111)".
 fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();
-    let mut source = e.source();
+    append_sources(&mut out, e.source());
+    out
+}
+
+fn append_sources(out: &mut String, mut source: Option<&(dyn std::error::Error + 'static)>) {
     while let Some(s) = source {
         let msg = s.to_string();
-        // reqwest now and then repeats its inner error in its own message.
+        // hyper and reqwest now and then repeat the inner error in their own message.
         if !out.contains(&msg) {
             out.push_str(": ");
             out.push_str(&msg);
         }
         source = s.source();
     }
+}
+
+/// Why a query failed. reqwest's own message repeats the whole request URL, query string
+/// included; the status names the URL and the query already, so only the causes are kept.
+fn describe(e: &QueryError, timeout: Duration) -> String {
+    let QueryError::Client(client) = e else {
+        // Prometheus' own answer, e.g. "bad_data: 1:10: parse error: unclosed left parenthesis".
+        return chain(e);
+    };
+    let Some(http) = client.inner() else {
+        return chain(e);
+    };
+    let mut out = client.to_string();
+    if http.is_timeout() {
+        out.push_str(&format!(": no answer within {timeout:?}"));
+    }
+    if let Some(status) = http.status() {
+        out.push_str(&format!(": HTTP {status}"));
+    }
+    append_sources(&mut out, std::error::Error::source(http));
     out
 }
 
@@ -92,7 +116,7 @@ fn single_value(data: &Data) -> Result<Option<f64>, String> {
                 many.len(),
                 many.iter()
                     .take(3)
-                    .map(|s| format!("{:?}", sorted(s.metric())))
+                    .map(|s| series_name(s.metric()))
                     .collect::<Vec<_>>()
                     .join(", ")
             )),
@@ -104,10 +128,13 @@ fn single_value(data: &Data) -> Result<Option<f64>, String> {
     }
 }
 
-fn sorted(labels: &std::collections::HashMap<String, String>) -> Vec<(&String, &String)> {
-    let mut v: Vec<_> = labels.iter().collect();
-    v.sort();
-    v
+/// `name{label="value",...}`, labels sorted, as Prometheus shows a series.
+fn series_name(labels: &std::collections::HashMap<String, String>) -> String {
+    let mut pairs: Vec<_> = labels.iter().filter(|(k, _)| *k != "__name__").collect();
+    pairs.sort();
+    let inner: Vec<_> = pairs.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+    let name = labels.get("__name__").map_or("", String::as_str);
+    format!("{name}{{{}}}", inner.join(","))
 }
 
 impl MetricsSource for Prometheus {
@@ -117,7 +144,11 @@ impl MetricsSource for Prometheus {
         let result = self.client.query(promql).timeout(eval_ms).get().await;
         match result {
             Ok(r) => single_value(r.data()).map_err(|e| format!("Prometheus {}: {e}", self.url)),
-            Err(e) => Err(format!("Prometheus {}: {}", self.url, chain(&e))),
+            Err(e) => Err(format!(
+                "Prometheus {}: {}",
+                self.url,
+                describe(&e, self.timeout)
+            )),
         }
     }
 }

@@ -68,7 +68,11 @@ pub fn entry_name<'a>(t: &'a Target<'_>) -> &'a str {
     t.spec.target.rollout.as_deref().unwrap_or(t.name)
 }
 
-pub async fn reconcile<M, C, S, A>(io: &Io<'_, M, C, S, A>, t: &Target<'_>, round: &Round) -> Result<Outcome>
+pub async fn reconcile<M, C, S, A>(
+    io: &Io<'_, M, C, S, A>,
+    t: &Target<'_>,
+    round: &Round,
+) -> Result<Outcome>
 where
     M: MetricsSource,
     C: ConfigStore,
@@ -89,8 +93,18 @@ where
             return Err(error);
         }
     };
-    if let Some(m) = &t.spec.analysis.metrics.iter().find(|m| m.builtin.is_some() == m.query.is_some()) {
-        return Err(Error::invalid("spec.analysis.metrics", &m.name, "set exactly one of builtin or query"));
+    if let Some(m) = &t
+        .spec
+        .analysis
+        .metrics
+        .iter()
+        .find(|m| m.builtin.is_some() == m.query.is_some())
+    {
+        return Err(Error::invalid(
+            "spec.analysis.metrics",
+            &m.name,
+            "set exactly one of builtin or query",
+        ));
     }
 
     let (state, started) = match &previous {
@@ -101,20 +115,40 @@ where
     let mut action = started.then_some(Action::Advance);
     let mut next = state;
 
-    let fresh_command = round.command.as_ref().filter(|(id, _)| status.last_command.as_deref() != Some(id.as_str()));
+    let fresh_command = round
+        .command
+        .as_ref()
+        .filter(|(id, _)| status.last_command.as_deref() != Some(id.as_str()));
     if let Some((id, command)) = fresh_command {
         let (s, a) = machine::next(state, &policy, &[], Some(*command), round.now);
         (next, action) = (s, Some(a));
         status.last_command = Some(id.clone());
     } else if round.analyse && !started && state.phase == Phase::Progressing {
-        let range = t.spec.analysis.window.as_ref().unwrap_or(&t.spec.analysis.interval);
+        let range = t
+            .spec
+            .analysis
+            .window
+            .as_ref()
+            .unwrap_or(&t.spec.analysis.interval);
         parse_duration("spec.analysis.window", range)?;
-        let window = Window { rollout: entry_name(t), range };
-        let checks = analysis::analyse(io.metrics, &t.spec.analysis.metrics, &window, t.spec.analysis.min_samples).await;
+        let window = Window {
+            rollout: entry_name(t),
+            range,
+        };
+        let checks = analysis::analyse(
+            io.metrics,
+            &t.spec.analysis.metrics,
+            &window,
+            t.spec.analysis.min_samples,
+        )
+        .await;
         let outcomes: Vec<CheckOutcome> = checks
             .iter()
             .zip(&t.spec.analysis.metrics)
-            .map(|(c, m)| CheckOutcome { verdict: c.verdict, critical: m.critical })
+            .map(|(c, m)| CheckOutcome {
+                verdict: c.verdict,
+                critical: m.critical,
+            })
             .collect();
         let (s, a) = machine::next(state, &policy, &outcomes, None, round.now);
         (next, action) = (s, Some(a));
@@ -125,7 +159,10 @@ where
     // pushes the recorded stage again, never an older one.
     let stage = steps[next.step].clone();
     let current = io.config.load().await?;
-    let merged = merge(&current, rollout_entry(entry_name(t), &t.spec.target, &stage, next.phase));
+    let merged = merge(
+        &current,
+        rollout_entry(entry_name(t), &t.spec.target, &stage, next.phase),
+    );
     status.phase = next.phase;
     status.current_step = next.step as u32;
     status.stage = Some(stage);
@@ -133,7 +170,11 @@ where
     status.consecutive_errors = next.consecutive_errors;
     status.last_progress_time = next.last_progress;
     status.at_gate = next.at_gate;
-    status.config_generation = merged.as_ref().map_or(status.config_generation.max(current.generation), |m| m.generation);
+    status.config_generation = merged
+        .as_ref()
+        .map_or(status.config_generation.max(current.generation), |m| {
+            m.generation
+        });
     status.observed_generation = t.generation;
     let (cond_status, reason, message) = describe(action.as_ref(), next);
     set_condition(&mut status, cond_status, reason, &message);
@@ -151,7 +192,11 @@ where
             tracing::warn!(rollout = t.name, "alert not delivered: {e}");
         }
     }
-    Ok(Outcome { action, status, status_written })
+    Ok(Outcome {
+        action,
+        status,
+        status_written,
+    })
 }
 
 fn state_of(p: &CohortRolloutStatus, step_count: usize) -> State {
@@ -169,10 +214,18 @@ fn describe(action: Option<&Action>, s: State) -> (&'static str, &'static str, S
     match action {
         Some(Action::Advance) => ("True", "StepAdvanced", format!("step {} in force", s.step)),
         Some(Action::Promote) => ("True", "Promoted", "every user is on the canary".into()),
-        Some(Action::Rollback(why)) => ("False", "RolledBack", format!("everyone back to stable: {why}")),
+        Some(Action::Rollback(why)) => (
+            "False",
+            "RolledBack",
+            format!("everyone back to stable: {why}"),
+        ),
         Some(Action::Pause(why)) => ("Unknown", "Paused", why.clone()),
         Some(Action::Hold(why)) => ("True", "Holding", format!("step {}: {why}", s.step)),
-        None => ("True", "Waiting", format!("step {}: waiting for the next interval", s.step)),
+        None => (
+            "True",
+            "Waiting",
+            format!("step {}: waiting for the next interval", s.step),
+        ),
     }
 }
 
@@ -187,9 +240,20 @@ fn alert_kind(action: &Action) -> Option<AlertKind> {
 }
 
 fn alert(t: &Target<'_>, status: &CohortRolloutStatus, kind: AlertKind, message: &str) -> Alert {
-    let stage = status.stage.clone().unwrap_or(Step { regions: vec![], max_city_population: None, percent: 0.0, pause_before: false });
-    let where_ = if stage.regions.is_empty() { "all regions".to_string() } else { stage.regions.join(", ") };
-    let cities = stage.max_city_population.map_or("all cities".to_string(), |c| format!("cities up to {c}"));
+    let stage = status.stage.clone().unwrap_or(Step {
+        regions: vec![],
+        max_city_population: None,
+        percent: 0.0,
+        pause_before: false,
+    });
+    let where_ = if stage.regions.is_empty() {
+        "all regions".to_string()
+    } else {
+        stage.regions.join(", ")
+    };
+    let cities = stage
+        .max_city_population
+        .map_or("all cities".to_string(), |c| format!("cities up to {c}"));
     let headline = match kind {
         AlertKind::Step => format!("sluice: {} is at step {} ({}% of users in {where_}, {cities})", t.name, status.current_step, stage.percent),
         AlertKind::Pause => format!("sluice: {} paused at step {}: {message}", t.name, status.current_step),

@@ -16,9 +16,16 @@ pub trait ConfigStore {
 }
 
 pub trait StatusStore {
-    fn load(&self, rollout: &str) -> impl Future<Output = Result<Option<CohortRolloutStatus>>> + Send;
+    fn load(
+        &self,
+        rollout: &str,
+    ) -> impl Future<Output = Result<Option<CohortRolloutStatus>>> + Send;
     /// Called only when the status changed.
-    fn save(&self, rollout: &str, status: &CohortRolloutStatus) -> impl Future<Output = Result<()>> + Send;
+    fn save(
+        &self,
+        rollout: &str,
+        status: &CohortRolloutStatus,
+    ) -> impl Future<Output = Result<()>> + Send;
 }
 
 pub trait AlertSink {
@@ -72,10 +79,12 @@ fn config_value(doc: &mut serde_json::Value) -> Option<&mut serde_json::Value> {
 impl ConfigStore for EcdsFile {
     async fn load(&self) -> Result<SluiceConfig> {
         let mut doc = self.read()?;
-        let value = config_value(&mut doc).and_then(|v| v.as_str().map(str::to_owned)).ok_or_else(|| Error::Parse {
-            path: self.path.display().to_string(),
-            problem: "no resources[0].typed_config.config.configuration.value string".into(),
-        })?;
+        let value = config_value(&mut doc)
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .ok_or_else(|| Error::Parse {
+                path: self.path.display().to_string(),
+                problem: "no resources[0].typed_config.config.configuration.value string".into(),
+            })?;
         Ok(cohort::parse(value.as_bytes())?)
     }
 
@@ -84,10 +93,17 @@ impl ConfigStore for EcdsFile {
         cohort::CompiledConfig::compile(config)?;
         let mut doc = self.read()?;
         let json = serde_json::to_string(config).map_err(|e| parse(&self.path, e))?;
-        let slot = config_value(&mut doc)
-            .ok_or_else(|| Error::Parse { path: self.path.display().to_string(), problem: "no configuration.value".into() })?;
+        let slot = config_value(&mut doc).ok_or_else(|| Error::Parse {
+            path: self.path.display().to_string(),
+            problem: "no configuration.value".into(),
+        })?;
         *slot = serde_json::Value::String(json);
-        write_atomic(&self.path, serde_json::to_string_pretty(&doc).map_err(|e| parse(&self.path, e))?.as_bytes())
+        write_atomic(
+            &self.path,
+            serde_json::to_string_pretty(&doc)
+                .map_err(|e| parse(&self.path, e))?
+                .as_bytes(),
+        )
     }
 }
 
@@ -128,7 +144,12 @@ impl StatusStore for StateFile {
     async fn save(&self, rollout: &str, status: &CohortRolloutStatus) -> Result<()> {
         let mut doc = self.read()?;
         doc.rollouts.insert(rollout.to_string(), status.clone());
-        write_atomic(&self.path, serde_json::to_string_pretty(&doc).map_err(|e| parse(&self.path, e))?.as_bytes())
+        write_atomic(
+            &self.path,
+            serde_json::to_string_pretty(&doc)
+                .map_err(|e| parse(&self.path, e))?
+                .as_bytes(),
+        )
     }
 }
 
@@ -149,7 +170,10 @@ impl AlertSink for Webhooks {
                 .await
                 .map_err(|e| Error::Alert(format!("POST {url}: {e}")))?;
             if !response.status().is_success() {
-                return Err(Error::Alert(format!("POST {url}: HTTP {}", response.status())));
+                return Err(Error::Alert(format!(
+                    "POST {url}: HTTP {}",
+                    response.status()
+                )));
             }
         }
         Ok(())
@@ -165,9 +189,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 fn io(path: &Path, source: std::io::Error) -> Error {
-    Error::Io { path: path.display().to_string(), source }
+    Error::Io {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 fn parse(path: &Path, e: impl std::fmt::Display) -> Error {
-    Error::Parse { path: path.display().to_string(), problem: e.to_string() }
+    Error::Parse {
+        path: path.display().to_string(),
+        problem: e.to_string(),
+    }
 }

@@ -226,6 +226,10 @@ pub struct ThresholdRange {
 pub struct StableComparison {
     /// How much worse than stable the canary may be, relative: 0.1 = 10% worse.
     pub max_relative_degradation: f64,
+    /// Which way is better for a custom query; built-ins know. Default: higher is better when only
+    /// `thresholdRange.min` is set, lower otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub higher_is_better: Option<bool>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
