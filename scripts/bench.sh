@@ -15,6 +15,10 @@ echo "== native benchmark: cohort::decide"
 cargo run --release --locked -q -p sluice-bench --bin decide-bench
 
 echo
+echo "== controller benchmark: 1,000 CohortRollouts"
+cargo run --release --locked -q -p sluice-bench --bin rollouts-bench
+
+echo
 echo "== Envoy load benchmark"
 command -v wrk >/dev/null || (export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq && apt-get install -y -qq wrk >/dev/null)
