@@ -4,7 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::machine::Command;
-use crate::spec::CohortRollout;
+use crate::spec::{CohortRollout, CohortRolloutStatus};
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::{Client, ResourceExt};
 use serde_json::json;
@@ -100,6 +100,28 @@ pub async fn status_table_with(client: Client, namespace: Option<&str>) -> Resul
     Ok(render_status_table(&rollouts, namespace.is_none()))
 }
 
+/// PHASE, STEP, PERCENT, REGIONS, CUTOFF, GENERATION and MESSAGE of a status.
+fn status_cells(status: &CohortRolloutStatus) -> Vec<String> {
+    let stage = status.stage.as_ref();
+    let regions = match stage {
+        Some(s) if s.regions.is_empty() => "all".to_string(),
+        Some(s) => s.regions.join(","),
+        None => "-".to_string(),
+    };
+    let message = status.conditions.iter().find(|c| c.type_ == "Progressing");
+    vec![
+        format!("{:?}", status.phase),
+        status.current_step.to_string(),
+        stage.map_or("-".into(), |s| s.percent.to_string()),
+        regions,
+        stage
+            .and_then(|s| s.max_city_population)
+            .map_or("-".into(), |c| c.to_string()),
+        status.config_generation.to_string(),
+        message.map_or(String::new(), |c| c.message.clone()),
+    ]
+}
+
 pub fn render_status_table(rollouts: &[CohortRollout], with_namespace: bool) -> String {
     let mut header = vec![
         "NAME",
@@ -116,39 +138,14 @@ pub fn render_status_table(rollouts: &[CohortRollout], with_namespace: bool) -> 
     }
     let mut rows = vec![header.into_iter().map(String::from).collect::<Vec<_>>()];
     for r in rollouts {
-        let status = r.status.clone().unwrap_or_default();
-        let stage = status.stage.as_ref();
-        let regions = stage.map_or(String::new(), |s| {
-            if s.regions.is_empty() {
-                "all".into()
-            } else {
-                s.regions.join(",")
-            }
+        let mut row = vec![r.name_any()];
+        row.extend(match &r.status {
+            Some(status) => status_cells(status),
+            // Not reconciled yet.
+            None => ["-", "-", "-", "-", "-", "-", ""]
+                .map(String::from)
+                .to_vec(),
         });
-        let mut row = vec![
-            r.name_any(),
-            if r.status.is_some() {
-                format!("{:?}", status.phase)
-            } else {
-                "-".into()
-            },
-            status.current_step.to_string(),
-            stage.map_or("-".into(), |s| s.percent.to_string()),
-            if regions.is_empty() {
-                "-".into()
-            } else {
-                regions
-            },
-            stage
-                .and_then(|s| s.max_city_population)
-                .map_or("-".into(), |c| c.to_string()),
-            status.config_generation.to_string(),
-            status
-                .conditions
-                .iter()
-                .find(|c| c.type_ == "Progressing")
-                .map_or(String::new(), |c| c.message.clone()),
-        ];
         if with_namespace {
             row.insert(0, r.namespace().unwrap_or_default());
         }

@@ -159,25 +159,33 @@ impl LeaderElector {
     /// Waits until this replica holds the Lease.
     pub async fn acquire(&mut self) {
         loop {
-            match self.try_acquire_or_renew().await {
-                Ok(true) => return,
-                Ok(false) => {}
-                Err(e) => tracing::warn!("leader election: {e}"),
+            let limit = self.settings.lease_duration;
+            match tokio::time::timeout(limit, self.try_acquire_or_renew()).await {
+                Ok(Ok(true)) => return,
+                Ok(Ok(false)) => {}
+                Ok(Err(e)) => tracing::warn!("leader election: {e}"),
+                Err(_) => tracing::warn!("leader election: the API server did not answer in time"),
             }
             tokio::time::sleep(self.settings.retry_period).await;
         }
     }
 
-    /// Renews every retry period while this replica holds the Lease; returns once it lost it (another
-    /// holder, or no successful renewal within the renew deadline).
+    /// Renews every retry period while this replica holds the Lease; returns once it lost it: another
+    /// holder, or no successful renewal within the renew deadline. Each attempt is cut off at the
+    /// deadline, so a hung API call never keeps a former leader reconciling past it.
     pub async fn hold(&mut self) {
         let mut last_renewal = Instant::now();
         loop {
             tokio::time::sleep(self.settings.retry_period).await;
-            match self.try_acquire_or_renew().await {
-                Ok(true) => last_renewal = Instant::now(),
-                Ok(false) => return,
-                Err(e) => tracing::warn!("leader election: renewing the Lease failed: {e}"),
+            let left = self
+                .settings
+                .renew_deadline
+                .saturating_sub(last_renewal.elapsed());
+            match tokio::time::timeout(left, self.try_acquire_or_renew()).await {
+                Ok(Ok(true)) => last_renewal = Instant::now(),
+                Ok(Ok(false)) => return,
+                Ok(Err(e)) => tracing::warn!("leader election: renewing the Lease failed: {e}"),
+                Err(_) => tracing::warn!("leader election: renewing the Lease timed out"),
             }
             if last_renewal.elapsed() >= self.settings.renew_deadline {
                 return;

@@ -50,6 +50,11 @@ pub fn parse_duration(field: &str, text: &str) -> Result<Duration> {
 
 pub fn policy(spec: &CohortRolloutSpec, steps: &[Step]) -> Result<Policy> {
     let a = &spec.analysis;
+    // Checked here so that a bad duration shows in status like any other invalid spec.
+    parse_duration("spec.analysis.interval", &a.interval)?;
+    if let Some(window) = &a.window {
+        parse_duration("spec.analysis.window", window)?;
+    }
     Ok(Policy {
         step_count: steps.len(),
         gates: steps.iter().map(|s| s.pause_before).collect(),

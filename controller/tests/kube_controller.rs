@@ -32,14 +32,21 @@ fn a_rollout_first_seen_waits_one_interval_before_its_analysis() {
     assert!(!clock.due(&key(), MINUTE, start));
     assert!(!clock.due(&key(), MINUTE, start + Duration::from_secs(59)));
     assert!(clock.due(&key(), MINUTE, start + MINUTE));
-    assert_eq!(clock.until_due(&key(), MINUTE, start + Duration::from_secs(20)), Duration::from_secs(40));
+    assert_eq!(
+        clock.until_due(&key(), MINUTE, start + Duration::from_secs(20)),
+        Duration::from_secs(40)
+    );
     clock.restart(&key(), start + MINUTE);
     assert!(!clock.due(&key(), MINUTE, start + MINUTE + Duration::from_secs(1)));
     assert!(clock.due(&key(), MINUTE, start + 2 * MINUTE));
 }
 
 fn rollout(annotation: Option<&str>, last_command: Option<&str>) -> CohortRollout {
-    let mut object = cohort_rollout("checkout", "shop.example.com", Some(json!({"lastCommand": last_command})));
+    let mut object = cohort_rollout(
+        "checkout",
+        "shop.example.com",
+        Some(json!({"lastCommand": last_command})),
+    );
     if let Some(value) = annotation {
         object["metadata"]["annotations"] = json!({"sluice.dev/command": value});
     }
@@ -54,10 +61,18 @@ fn a_fresh_command_takes_the_round_and_analysis_waits_for_the_next() {
     let due = start + MINUTE;
 
     let round = round_for(&rollout(Some("pause/7f3a"), None), &clock, MINUTE, due);
-    assert_eq!(round.command, Some(("pause/7f3a".to_string(), Command::Pause)));
+    assert_eq!(
+        round.command,
+        Some(("pause/7f3a".to_string(), Command::Pause))
+    );
     assert!(!round.analyse);
     // Once handled (recorded in status), the same annotation no longer holds analysis back.
-    let round = round_for(&rollout(Some("pause/7f3a"), Some("pause/7f3a")), &clock, MINUTE, due);
+    let round = round_for(
+        &rollout(Some("pause/7f3a"), Some("pause/7f3a")),
+        &clock,
+        MINUTE,
+        due,
+    );
     assert!(round.analyse);
     // A malformed annotation is ignored (and logged), never stops the rollout's analysis.
     let round = round_for(&rollout(Some("pause"), None), &clock, MINUTE, due);
@@ -125,7 +140,12 @@ async fn after_a_restart_the_first_round_neither_analyses_nor_writes() {
     let object = cohort_rollout("checkout", "shop.example.com", Some(step_0_status(None)));
     let served = object.clone();
     let scenario = tokio::spawn(async move {
-        let (_, send) = expect_call(&mut server, Method::GET, &format!("{}/status", rollout_uri("checkout"))).await;
+        let (_, send) = expect_call(
+            &mut server,
+            Method::GET,
+            &format!("{}/status", rollout_uri("checkout")),
+        )
+        .await;
         reply(send, 200, &served);
         let (_, send) = expect_call(&mut server, Method::GET, PLUGIN_URI).await;
         reply(send, 200, &plugin_at_step_0("progressing"));
@@ -134,8 +154,15 @@ async fn after_a_restart_the_first_round_neither_analyses_nor_writes() {
     let ctx = context(client);
     let rollout: CohortRollout = serde_json::from_value(object).unwrap();
     let wait = reconcile_round(&rollout, &ctx).await.unwrap();
-    assert!(wait > MINUTE && wait <= MINUTE + Duration::from_secs(1), "{wait:?}");
-    assert_eq!(ctx.metrics_source.queries.load(Ordering::SeqCst), 0, "no analysis in the first round");
+    assert!(
+        wait > MINUTE && wait <= MINUTE + Duration::from_secs(1),
+        "{wait:?}"
+    );
+    assert_eq!(
+        ctx.metrics_source.queries.load(Ordering::SeqCst),
+        0,
+        "no analysis in the first round"
+    );
     drop(ctx);
     scenario.await.unwrap();
 }
@@ -152,12 +179,27 @@ async fn the_command_annotation_pauses_the_rollout_once() {
         reply(send, 200, &served);
         let (_, send) = expect_call(&mut server, Method::GET, PLUGIN_URI).await;
         reply(send, 200, &plugin_at_step_0("progressing"));
-        let (status, send) = expect_call(&mut server, Method::PATCH, &format!("{status_uri}{APPLY_QUERY}")).await;
+        let (status, send) = expect_call(
+            &mut server,
+            Method::PATCH,
+            &format!("{status_uri}{APPLY_QUERY}"),
+        )
+        .await;
         reply(send, 200, &served);
-        let (plugin, send) = expect_call(&mut server, Method::PATCH, &format!("{PLUGIN_URI}{APPLY_QUERY}")).await;
+        let (plugin, send) = expect_call(
+            &mut server,
+            Method::PATCH,
+            &format!("{PLUGIN_URI}{APPLY_QUERY}"),
+        )
+        .await;
         let applied = applied_plugin_config(&plugin, "30");
         reply(send, 200, &wasm_plugin("31", applied.clone()));
-        let (event, send) = expect_call(&mut server, Method::POST, "/apis/events.k8s.io/v1/namespaces/shop/events?").await;
+        let (event, send) = expect_call(
+            &mut server,
+            Method::POST,
+            "/apis/events.k8s.io/v1/namespaces/shop/events?",
+        )
+        .await;
         reply(send, 201, &event.body);
         expect_no_more_calls(&mut server).await;
         (status.body, applied, event.body)
@@ -171,9 +213,16 @@ async fn the_command_annotation_pauses_the_rollout_once() {
     assert_eq!(status["status"]["phase"], "Paused");
     assert_eq!(status["status"]["lastCommand"], "pause/7f3a");
     assert_eq!(applied["rollouts"][0]["state"], "paused");
-    assert_eq!((event["reason"].as_str(), event["type"].as_str()), (Some("Paused"), Some("Normal")));
-    assert!(metrics.contains("sluice_controller_reconciles_total 1"), "{metrics}");
-    let paused = r#"sluice_controller_rollout_phase{namespace="shop",rollout="checkout",phase="Paused"} 1"#;
+    assert_eq!(
+        (event["reason"].as_str(), event["type"].as_str()),
+        (Some("Paused"), Some("Normal"))
+    );
+    assert!(
+        metrics.contains("sluice_controller_reconciles_total 1"),
+        "{metrics}"
+    );
+    let paused =
+        r#"sluice_controller_rollout_phase{namespace="shop",rollout="checkout",phase="Paused"} 1"#;
     assert!(metrics.contains(paused), "{metrics}");
     let progressing = r#"sluice_controller_rollout_phase{namespace="shop",rollout="checkout",phase="Progressing"} 0"#;
     assert!(metrics.contains(progressing), "{metrics}");
@@ -190,10 +239,21 @@ async fn metrics_and_healthz_are_served() {
     let server = tokio::spawn(async move { axum::serve(listener, router(metrics)).await });
     let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::new();
-    let health = http.get(format!("http://{address}/healthz")).send().await.unwrap();
+    let health = http
+        .get(format!("http://{address}/healthz"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(health.status(), 200);
     assert_eq!(health.text().await.unwrap(), "ok\n");
-    let text = http.get(format!("http://{address}/metrics")).send().await.unwrap().text().await.unwrap();
+    let text = http
+        .get(format!("http://{address}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     for line in [
         "sluice_controller_reconciles_total 1",
         "sluice_controller_reconcile_failures_total 0",
@@ -201,7 +261,10 @@ async fn metrics_and_healthz_are_served() {
         r#"sluice_controller_rollout_phase{namespace="shop",rollout="checkout",phase="RolledBack"} 1"#,
         "sluice_controller_leader 0",
     ] {
-        assert!(text.lines().any(|l| l == line), "{line} missing from\n{text}");
+        assert!(
+            text.lines().any(|l| l == line),
+            "{line} missing from\n{text}"
+        );
     }
     server.abort();
 }

@@ -36,13 +36,29 @@ fn webhook_client() -> reqwest::Client {
 }
 
 /// One round for `rollout`, through the controller's Kubernetes sinks.
-async fn round(client: kube::Client, rollout: &Value, metrics: FakePrometheus, round: Round) -> sluice_controller::Result<Outcome> {
+async fn round(
+    client: kube::Client,
+    rollout: &Value,
+    metrics: FakePrometheus,
+    round: Round,
+) -> sluice_controller::Result<Outcome> {
     let rollout: CohortRollout = serde_json::from_value(rollout.clone()).unwrap();
-    let (config, status, alerts) = sinks_for(&client, &rollout, "sluice-controller-0", webhook_client());
+    let (config, status, alerts) =
+        sinks_for(&client, &rollout, "sluice-controller-0", webhook_client());
     drop(client);
-    let io = Io { metrics: &metrics, config: &config, status: &status, alerts: &alerts };
+    let io = Io {
+        metrics: &metrics,
+        config: &config,
+        status: &status,
+        alerts: &alerts,
+    };
     let name = rollout.metadata.name.clone().unwrap();
-    let target = Target { name: &name, namespace: "shop", spec: &rollout.spec, generation: rollout.metadata.generation };
+    let target = Target {
+        name: &name,
+        namespace: "shop",
+        spec: &rollout.spec,
+        generation: rollout.metadata.generation,
+    };
     reconcile::reconcile(&io, &target, &round).await
 }
 
@@ -63,7 +79,12 @@ async fn critical_failure_rolls_back_the_plugin_config_and_records_an_event() {
     let rollout = cohort_rollout("checkout", "shop.example.com", Some(status));
     let mut config = shared_plugin_config();
     config["generation"] = json!(8);
-    config["rollouts"] = json!([entry("checkout", "shop.example.com", step_1.clone(), "progressing")]);
+    config["rollouts"] = json!([entry(
+        "checkout",
+        "shop.example.com",
+        step_1.clone(),
+        "progressing"
+    )]);
 
     let (client, mut server) = mock_client();
     let served = rollout.clone();
@@ -73,22 +94,50 @@ async fn critical_failure_rolls_back_the_plugin_config_and_records_an_event() {
         reply(send, 200, &served);
         let (_, send) = expect_call(&mut server, Method::GET, PLUGIN_URI).await;
         reply(send, 200, &wasm_plugin("20", config));
-        let (status_patch, send) = expect_call(&mut server, Method::PATCH, &format!("{status_uri}{APPLY_QUERY}")).await;
+        let (status_patch, send) = expect_call(
+            &mut server,
+            Method::PATCH,
+            &format!("{status_uri}{APPLY_QUERY}"),
+        )
+        .await;
         reply(send, 200, &served);
-        let (plugin_patch, send) = expect_call(&mut server, Method::PATCH, &format!("{PLUGIN_URI}{APPLY_QUERY}")).await;
+        let (plugin_patch, send) = expect_call(
+            &mut server,
+            Method::PATCH,
+            &format!("{PLUGIN_URI}{APPLY_QUERY}"),
+        )
+        .await;
         let applied = applied_plugin_config(&plugin_patch, "20");
         reply(send, 200, &wasm_plugin("21", applied.clone()));
-        let (event, send) = expect_call(&mut server, Method::POST, "/apis/events.k8s.io/v1/namespaces/shop/events?").await;
+        let (event, send) = expect_call(
+            &mut server,
+            Method::POST,
+            "/apis/events.k8s.io/v1/namespaces/shop/events?",
+        )
+        .await;
         reply(send, 201, &event.body);
         expect_no_more_calls(&mut server).await;
         (status_patch.body, applied, event.body)
     });
 
     let now = 1_700_000_600;
-    let outcome = round(client, &rollout, FakePrometheus { success_rate: 50.0 }, Round { command: None, analyse: true, now })
-        .await
-        .unwrap();
-    assert!(matches!(outcome.action, Some(Action::Rollback(_))), "{:?}", outcome.action);
+    let outcome = round(
+        client,
+        &rollout,
+        FakePrometheus { success_rate: 50.0 },
+        Round {
+            command: None,
+            analyse: true,
+            now,
+        },
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(outcome.action, Some(Action::Rollback(_))),
+        "{:?}",
+        outcome.action
+    );
     let (status, applied, event) = scenario.await.unwrap();
 
     assert_eq!(status["status"]["phase"], "RolledBack");
@@ -96,31 +145,57 @@ async fn critical_failure_rolls_back_the_plugin_config_and_records_an_event() {
     assert_eq!(status["status"]["lastAnalysis"][0]["verdict"], "Fail");
     assert_eq!(status["status"]["conditions"][0]["reason"], "RolledBack");
     assert_eq!(applied["generation"], 9);
-    assert_eq!(applied["rollouts"], json!([entry("checkout", "shop.example.com", step_1, "rolled_back")]));
+    assert_eq!(
+        applied["rollouts"],
+        json!([entry("checkout", "shop.example.com", step_1, "rolled_back")])
+    );
     assert_eq!(event["type"], "Warning");
     assert_eq!(event["reason"], "RolledBack");
     assert_eq!(event["regarding"]["name"], "checkout");
-    assert!(event["note"].as_str().unwrap().contains("ROLLED BACK"), "{event}");
+    assert!(
+        event["note"].as_str().unwrap().contains("ROLLED BACK"),
+        "{event}"
+    );
 }
 
 /// Serves one first round of a new rollout (no status yet) against the WasmPlugin `plugin`, which it
 /// updates as the API server would; returns the applied pluginConfig.
-async fn serve_first_round(server: &mut ApiServer, name: &str, authority: &str, plugin: &mut Value) -> Value {
+async fn serve_first_round(
+    server: &mut ApiServer,
+    name: &str,
+    authority: &str,
+    plugin: &mut Value,
+) -> Value {
     let status_uri = format!("{}/status", rollout_uri(name));
     let (_, send) = expect_call(server, Method::GET, &status_uri).await;
     reply(send, 200, &cohort_rollout(name, authority, None));
     let (_, send) = expect_call(server, Method::GET, PLUGIN_URI).await;
     reply(send, 200, plugin);
-    let (status_patch, send) = expect_call(server, Method::PATCH, &format!("{status_uri}{APPLY_QUERY}")).await;
+    let (status_patch, send) =
+        expect_call(server, Method::PATCH, &format!("{status_uri}{APPLY_QUERY}")).await;
     assert_eq!(status_patch.body["status"]["currentStep"], 0);
-    reply(send, 200, &cohort_rollout(name, authority, Some(status_patch.body["status"].clone())));
-    let version = plugin["metadata"]["resourceVersion"].as_str().unwrap().to_string();
-    let (plugin_patch, send) = expect_call(server, Method::PATCH, &format!("{PLUGIN_URI}{APPLY_QUERY}")).await;
+    reply(
+        send,
+        200,
+        &cohort_rollout(name, authority, Some(status_patch.body["status"].clone())),
+    );
+    let version = plugin["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (plugin_patch, send) =
+        expect_call(server, Method::PATCH, &format!("{PLUGIN_URI}{APPLY_QUERY}")).await;
     let applied = applied_plugin_config(&plugin_patch, &version);
     plugin["spec"]["pluginConfig"] = applied.clone();
-    plugin["metadata"]["resourceVersion"] = json!((version.parse::<u64>().unwrap() + 1).to_string());
+    plugin["metadata"]["resourceVersion"] =
+        json!((version.parse::<u64>().unwrap() + 1).to_string());
     reply(send, 200, plugin);
-    let (event, send) = expect_call(server, Method::POST, "/apis/events.k8s.io/v1/namespaces/shop/events?").await;
+    let (event, send) = expect_call(
+        server,
+        Method::POST,
+        "/apis/events.k8s.io/v1/namespaces/shop/events?",
+    )
+    .await;
     assert_eq!(event.body["reason"], "StepAdvanced");
     reply(send, 201, &event.body);
     applied
@@ -131,27 +206,58 @@ async fn two_rollouts_on_one_wasm_plugin_each_merge_their_own_entry() {
     let (client, mut server) = mock_client();
     let scenario = tokio::spawn(async move {
         let mut plugin = wasm_plugin("7", shared_plugin_config());
-        let first = serve_first_round(&mut server, "checkout", "shop.example.com", &mut plugin).await;
-        let second = serve_first_round(&mut server, "search", "search.example.com", &mut plugin).await;
+        let first =
+            serve_first_round(&mut server, "checkout", "shop.example.com", &mut plugin).await;
+        let second =
+            serve_first_round(&mut server, "search", "search.example.com", &mut plugin).await;
         expect_no_more_calls(&mut server).await;
         (first, second)
     });
-    let start = Round { command: None, analyse: false, now: 1_700_000_000 };
-    for (name, authority) in [("checkout", "shop.example.com"), ("search", "search.example.com")] {
-        let outcome = round(client.clone(), &cohort_rollout(name, authority, None), FakePrometheus { success_rate: 100.0 }, start.clone())
-            .await
-            .unwrap();
-        assert_eq!((outcome.action, outcome.status.phase), (Some(Action::Advance), Phase::Progressing));
+    let start = Round {
+        command: None,
+        analyse: false,
+        now: 1_700_000_000,
+    };
+    for (name, authority) in [
+        ("checkout", "shop.example.com"),
+        ("search", "search.example.com"),
+    ] {
+        let outcome = round(
+            client.clone(),
+            &cohort_rollout(name, authority, None),
+            FakePrometheus {
+                success_rate: 100.0,
+            },
+            start.clone(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            (outcome.action, outcome.status.phase),
+            (Some(Action::Advance), Phase::Progressing)
+        );
     }
     drop(client);
     let (first, second) = scenario.await.unwrap();
 
     let step_0 = json!({"regions": ["eu-south"], "max_city_population": 100000, "percent": 10.0});
-    let checkout = entry("checkout", "shop.example.com", step_0.clone(), "progressing");
+    let checkout = entry(
+        "checkout",
+        "shop.example.com",
+        step_0.clone(),
+        "progressing",
+    );
     let search = entry("search", "search.example.com", step_0, "progressing");
     assert_eq!(first["rollouts"], json!([checkout]));
-    assert_eq!(second["rollouts"], json!([checkout, search]), "the second apply keeps the first entry");
-    assert_eq!((first["generation"].clone(), second["generation"].clone()), (json!(8), json!(9)));
+    assert_eq!(
+        second["rollouts"],
+        json!([checkout, search]),
+        "the second apply keeps the first entry"
+    );
+    assert_eq!(
+        (first["generation"].clone(), second["generation"].clone()),
+        (json!(8), json!(9))
+    );
     let shared = shared_plugin_config();
     for key in ["geo", "cities", "identity", "overrides"] {
         assert_eq!(second[key], shared[key], "shared setting {key} changed");
@@ -164,25 +270,57 @@ async fn conflict_on_apply_fails_the_round_and_nothing_follows() {
     let scenario = tokio::spawn(async move {
         let status_uri = format!("{}/status", rollout_uri("checkout"));
         let (_, send) = expect_call(&mut server, Method::GET, &status_uri).await;
-        reply(send, 200, &cohort_rollout("checkout", "shop.example.com", None));
+        reply(
+            send,
+            200,
+            &cohort_rollout("checkout", "shop.example.com", None),
+        );
         let (_, send) = expect_call(&mut server, Method::GET, PLUGIN_URI).await;
         reply(send, 200, &wasm_plugin("7", shared_plugin_config()));
-        let (_, send) = expect_call(&mut server, Method::PATCH, &format!("{status_uri}{APPLY_QUERY}")).await;
-        reply(send, 200, &cohort_rollout("checkout", "shop.example.com", None));
+        let (_, send) = expect_call(
+            &mut server,
+            Method::PATCH,
+            &format!("{status_uri}{APPLY_QUERY}"),
+        )
+        .await;
+        reply(
+            send,
+            200,
+            &cohort_rollout("checkout", "shop.example.com", None),
+        );
         // Another CohortRollout wrote the WasmPlugin after our GET: resourceVersion 7 is stale.
-        let (_, send) = expect_call(&mut server, Method::PATCH, &format!("{PLUGIN_URI}{APPLY_QUERY}")).await;
+        let (_, send) = expect_call(
+            &mut server,
+            Method::PATCH,
+            &format!("{PLUGIN_URI}{APPLY_QUERY}"),
+        )
+        .await;
         let message = "Operation cannot be fulfilled on wasmplugins.extensions.istio.io \"sluice\": the object has been modified; please apply your changes to the latest version and try again";
         reply(send, 409, &failure(409, "Conflict", message));
         // No status write, no Event after the failed apply.
         expect_no_more_calls(&mut server).await;
     });
-    let start = Round { command: None, analyse: false, now: 1_700_000_000 };
-    let error = round(client, &cohort_rollout("checkout", "shop.example.com", None), FakePrometheus { success_rate: 100.0 }, start)
-        .await
-        .unwrap_err();
+    let start = Round {
+        command: None,
+        analyse: false,
+        now: 1_700_000_000,
+    };
+    let error = round(
+        client,
+        &cohort_rollout("checkout", "shop.example.com", None),
+        FakePrometheus {
+            success_rate: 100.0,
+        },
+        start,
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(error, Error::Sink(_)), "{error:?}");
     let text = error.to_string();
-    assert!(text.contains("WasmPlugin istio-system/sluice changed since it was read (409 Conflict"), "{text}");
+    assert!(
+        text.contains("WasmPlugin istio-system/sluice changed since it was read (409 Conflict"),
+        "{text}"
+    );
     scenario.await.unwrap();
 }
 
@@ -196,7 +334,8 @@ fn options() -> KubeOptions {
     }
 }
 
-const CRD_URI: &str = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/cohortrollouts.sluice.dev";
+const CRD_URI: &str =
+    "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/cohortrollouts.sluice.dev";
 
 #[tokio::test]
 async fn missing_crd_stops_the_controller_at_start_with_what_to_apply() {
@@ -211,7 +350,10 @@ async fn missing_crd_stops_the_controller_at_start_with_what_to_apply() {
     let error = run_with_client(client, options()).await.unwrap_err();
     assert!(matches!(error, Error::CrdMissing(_)), "{error:?}");
     let text = error.to_string();
-    assert!(text.starts_with("the CohortRollout CRD is not installed: apply deploy/crd.yaml"), "{text}");
+    assert!(
+        text.starts_with("the CohortRollout CRD is not installed: apply deploy/crd.yaml"),
+        "{text}"
+    );
     assert!(text.contains("kubectl apply -f deploy/crd.yaml"), "{text}");
     scenario.await.unwrap();
 }
@@ -221,12 +363,16 @@ async fn crd_without_this_version_is_reported_at_start() {
     let (client, mut server) = mock_client();
     let scenario = tokio::spawn(async move {
         let (_, send) = expect_call(&mut server, Method::GET, CRD_URI).await;
-        let mut crd = serde_json::to_value(<CohortRollout as kube::CustomResourceExt>::crd()).unwrap();
+        let mut crd =
+            serde_json::to_value(<CohortRollout as kube::CustomResourceExt>::crd()).unwrap();
         crd["spec"]["versions"][0]["name"] = json!("v1alpha0");
         reply(send, 200, &crd);
         expect_no_more_calls(&mut server).await;
     });
     let error = run_with_client(client, options()).await.unwrap_err();
-    assert!(error.to_string().contains("does not serve v1alpha1"), "{error}");
+    assert!(
+        error.to_string().contains("does not serve v1alpha1"),
+        "{error}"
+    );
     scenario.await.unwrap();
 }

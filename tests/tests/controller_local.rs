@@ -16,8 +16,13 @@ use std::time::{Duration, Instant};
 const INTERVAL_SECS: u64 = 2;
 static SERIAL: Mutex<()> = Mutex::new(());
 
-const CITIES: &[(&str, &str)] =
-    &[("faro", "eu-south"), ("porto", "eu-south"), ("lisbon", "eu-south"), ("cork", "eu-west"), ("dublin", "eu-west")];
+const CITIES: &[(&str, &str)] = &[
+    ("faro", "eu-south"),
+    ("porto", "eu-south"),
+    ("lisbon", "eu-south"),
+    ("cork", "eu-west"),
+    ("dublin", "eu-west"),
+];
 
 fn shared_config() -> Value {
     json!({
@@ -72,11 +77,20 @@ impl Setup {
         let rollout = stack.dir.join("rollout.yaml");
         std::fs::write(&rollout, rollout_yaml(&webhook.url())).unwrap();
         let state = stack.dir.join("state.json");
-        Setup { stack, prometheus, webhook, rollout, state }
+        Setup {
+            stack,
+            prometheus,
+            webhook,
+            rollout,
+            state,
+        }
     }
 
     fn controller(&self, log_name: &str) -> Process {
-        let bin = required(repo_root().join("target/debug/sluice"), "run `cargo build -p sluice-controller`");
+        let bin = required(
+            repo_root().join("target/debug/sluice"),
+            "run `cargo build -p sluice-controller`",
+        );
         let log = std::fs::File::create(self.stack.dir.join(log_name)).unwrap();
         let child = Command::new(bin)
             .args(["controller", "--local"])
@@ -98,11 +112,19 @@ impl Setup {
     fn status(&self) -> Option<(String, u64, u64)> {
         let doc: Value = serde_json::from_str(&std::fs::read_to_string(&self.state).ok()?).ok()?;
         let s = &doc["rollouts"]["shop"];
-        Some((s["phase"].as_str()?.to_string(), s["currentStep"].as_u64()?, s["configGeneration"].as_u64()?))
+        Some((
+            s["phase"].as_str()?.to_string(),
+            s["currentStep"].as_u64()?,
+            s["configGeneration"].as_u64()?,
+        ))
     }
 
     /// Polls the state file, recording every distinct status, until `done` holds.
-    fn watch(&self, timeout: Duration, mut done: impl FnMut(&(String, u64, u64)) -> bool) -> Vec<(String, u64, u64)> {
+    fn watch(
+        &self,
+        timeout: Duration,
+        mut done: impl FnMut(&(String, u64, u64)) -> bool,
+    ) -> Vec<(String, u64, u64)> {
         let start = Instant::now();
         let mut seen: Vec<(String, u64, u64)> = Vec::new();
         loop {
@@ -114,18 +136,32 @@ impl Setup {
                     return seen;
                 }
             }
-            assert!(start.elapsed() < timeout, "timed out; statuses seen {seen:?}\n{}", self.logs());
+            assert!(
+                start.elapsed() < timeout,
+                "timed out; statuses seen {seen:?}\n{}",
+                self.logs()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
 
     fn logs(&self) -> String {
         let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
-        format!("controller log:\n{}", read(&self.stack.dir.join("controller.log")))
+        format!(
+            "controller log:\n{}",
+            read(&self.stack.dir.join("controller.log"))
+        )
     }
 
     fn alerts(&self, kind: &str) -> Vec<Value> {
-        self.webhook.bodies.lock().unwrap().iter().filter(|b| b["kind"] == kind).cloned().collect()
+        self.webhook
+            .bodies
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|b| b["kind"] == kind)
+            .cloned()
+            .collect()
     }
 }
 
@@ -140,7 +176,11 @@ fn a_healthy_rollout_walks_its_steps_small_cities_first_and_is_promoted() {
     eprintln!("statuses: {seen:?}");
 
     // Every step in order, one at a time, then promotion; one config generation per change.
-    let steps: Vec<u64> = seen.iter().filter(|s| s.0 == "Progressing").map(|s| s.1).collect();
+    let steps: Vec<u64> = seen
+        .iter()
+        .filter(|s| s.0 == "Progressing")
+        .map(|s| s.1)
+        .collect();
     assert_eq!(steps, vec![0, 1, 2, 3, 4], "{seen:?}");
     let generations: Vec<u64> = seen.iter().map(|s| s.2).collect();
     assert!(generations.windows(2).all(|w| w[1] == w[0] + 1), "{seen:?}");
@@ -149,14 +189,33 @@ fn a_healthy_rollout_walks_its_steps_small_cities_first_and_is_promoted() {
     // within the first region, and the second region only after all of the first.
     let records = load.since(start);
     let first_canary = |city: &str| {
-        records.iter().filter(|r| r.city == city && r.version == "canary").map(|r| r.at).min().unwrap_or_else(|| panic!("{city} never saw the canary"))
+        records
+            .iter()
+            .filter(|r| r.city == city && r.version == "canary")
+            .map(|r| r.at)
+            .min()
+            .unwrap_or_else(|| panic!("{city} never saw the canary"))
     };
-    let (faro, porto, lisbon) = (first_canary("faro"), first_canary("porto"), first_canary("lisbon"));
-    assert!(faro < porto && porto < lisbon, "faro {faro:?} porto {porto:?} lisbon {lisbon:?}");
+    let (faro, porto, lisbon) = (
+        first_canary("faro"),
+        first_canary("porto"),
+        first_canary("lisbon"),
+    );
+    assert!(
+        faro < porto && porto < lisbon,
+        "faro {faro:?} porto {porto:?} lisbon {lisbon:?}"
+    );
     assert!(lisbon < first_canary("cork") && lisbon < first_canary("dublin"));
-    assert!(records.iter().all(|r| r.status == 200), "a healthy canary served errors");
+    assert!(
+        records.iter().all(|r| r.status == 200),
+        "a healthy canary served errors"
+    );
     assert_eq!(setup.alerts("promotion").len(), 1);
-    assert!(setup.alerts("step").len() >= 5, "{:?}", setup.webhook.bodies.lock().unwrap());
+    assert!(
+        setup.alerts("step").len() >= 5,
+        "{:?}",
+        setup.webhook.bodies.lock().unwrap()
+    );
 }
 
 #[test]
@@ -165,18 +224,24 @@ fn a_failing_canary_is_rolled_back_within_two_intervals_and_keeps_running() {
     let setup = Setup::start();
     let load = Load::start(setup.stack.listener, CITIES, 20);
     let _controller = setup.controller("controller.log");
-    setup.watch(Duration::from_secs(60), |s| s.0 == "Progressing" && s.1 >= 2);
+    setup.watch(Duration::from_secs(60), |s| {
+        s.0 == "Progressing" && s.1 >= 2
+    });
 
     let breach = Instant::now();
-    setup.stack.control_upstream(setup.stack.canary, &json!({"error_rate": 1.0}));
+    setup
+        .stack
+        .control_upstream(setup.stack.canary, &json!({"error_rate": 1.0}));
     setup.watch(Duration::from_secs(30), |s| s.0 == "RolledBack");
     let rolled_back_state = breach.elapsed();
     // Routing: from the rollback on, no user reaches the canary.
-    let probe = setup.stack.eventually(Duration::from_secs(10), "everyone on stable", || {
-        let t = Instant::now() - Duration::from_millis(200);
-        let recent = load.since(t);
-        !recent.is_empty() && recent.iter().all(|r| r.version == "stable")
-    });
+    let probe = setup
+        .stack
+        .eventually(Duration::from_secs(10), "everyone on stable", || {
+            let t = Instant::now() - Duration::from_millis(200);
+            let recent = load.since(t);
+            !recent.is_empty() && recent.iter().all(|r| r.version == "stable")
+        });
     let rollback_time = breach.elapsed();
     eprintln!("breach -> status RolledBack {rolled_back_state:?}; -> all traffic stable {rollback_time:?} (probe {probe:?})");
     assert!(
@@ -188,9 +253,17 @@ fn a_failing_canary_is_rolled_back_within_two_intervals_and_keeps_running() {
     // The canary keeps running for inspection.
     assert!(std::net::TcpStream::connect(("127.0.0.1", setup.stack.canary)).is_ok());
     let alerts = setup.alerts("rollback");
-    assert_eq!(alerts.len(), 1, "{:?}", setup.webhook.bodies.lock().unwrap());
+    assert_eq!(
+        alerts.len(),
+        1,
+        "{:?}",
+        setup.webhook.bodies.lock().unwrap()
+    );
     let text = alerts[0]["text"].as_str().unwrap();
-    assert!(text.contains("ROLLED BACK") && text.contains("shop"), "{text}");
+    assert!(
+        text.contains("ROLLED BACK") && text.contains("shop"),
+        "{text}"
+    );
     // And it stays rolled back: no further step is taken.
     std::thread::sleep(Duration::from_secs(2 * INTERVAL_SECS));
     assert_eq!(setup.status().unwrap().0, "RolledBack");
@@ -202,7 +275,9 @@ fn a_controller_killed_mid_rollout_resumes_at_the_same_step_without_a_double_ste
     let setup = Setup::start();
     let _load = Load::start(setup.stack.listener, CITIES, 20);
     let mut controller = setup.controller("controller.log");
-    setup.watch(Duration::from_secs(60), |s| s.0 == "Progressing" && s.1 == 2);
+    setup.watch(Duration::from_secs(60), |s| {
+        s.0 == "Progressing" && s.1 == 2
+    });
     controller.0.kill().unwrap();
     controller.0.wait().unwrap();
     let (_, step, generation) = setup.status().unwrap();
@@ -211,9 +286,22 @@ fn a_controller_killed_mid_rollout_resumes_at_the_same_step_without_a_double_ste
     let _controller = setup.controller("controller-restarted.log");
     // Within the first interval after the restart nothing moves.
     std::thread::sleep(Duration::from_millis(INTERVAL_SECS * 1000 * 3 / 4));
-    assert_eq!(setup.status().unwrap(), ("Progressing".to_string(), step, generation));
+    assert_eq!(
+        setup.status().unwrap(),
+        ("Progressing".to_string(), step, generation)
+    );
     let seen = setup.watch(Duration::from_secs(60), |s| s.1 > step);
-    eprintln!("after restart at step {step}: {seen:?} in {:?}", restarted.elapsed());
-    assert_eq!(seen.last().unwrap(), &("Progressing".to_string(), step + 1, generation + 1), "{seen:?}");
-    assert!(restarted.elapsed() >= Duration::from_secs(INTERVAL_SECS), "advanced before a full interval");
+    eprintln!(
+        "after restart at step {step}: {seen:?} in {:?}",
+        restarted.elapsed()
+    );
+    assert_eq!(
+        seen.last().unwrap(),
+        &("Progressing".to_string(), step + 1, generation + 1),
+        "{seen:?}"
+    );
+    assert!(
+        restarted.elapsed() >= Duration::from_secs(INTERVAL_SECS),
+        "advanced before a full interval"
+    );
 }

@@ -29,10 +29,16 @@ pub struct Call {
 
 /// The next request (failing the test after 5 s without one).
 pub async fn next_call(server: &mut ApiServer) -> (Call, SendResponse<Response<Body>>) {
-    let (request, send) = tokio::time::timeout(Duration::from_secs(5), server.next_request())
+    let request = tokio::time::timeout(Duration::from_secs(5), server.next_request())
         .await
         .expect("no request within 5 s")
         .expect("the client is gone: no further request");
+    parse_call(request).await
+}
+
+pub async fn parse_call(
+    (request, send): (Request<Body>, SendResponse<Response<Body>>),
+) -> (Call, SendResponse<Response<Body>>) {
     let method = request.method().clone();
     let uri = request.uri().to_string();
     let content_type = request

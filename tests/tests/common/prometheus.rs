@@ -24,15 +24,24 @@ impl Prometheus {
         fs::write(dir.join("prometheus.yml"), config).unwrap();
         let log = fs::File::create(dir.join("prometheus.log")).unwrap();
         let child = Command::new("prometheus")
-            .arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
-            .arg(format!("--storage.tsdb.path={}", dir.join("prometheus-data").display()))
+            .arg(format!(
+                "--config.file={}",
+                dir.join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("prometheus-data").display()
+            ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
             .expect("prometheus is installed (scripts/install-prometheus.sh)");
-        let prometheus = Prometheus { port, _process: Process(child) };
+        let prometheus = Prometheus {
+            port,
+            _process: Process(child),
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         while !http::get(port, "/-/ready", &[]).is_ok_and(|r| r.status == 200) {
             assert!(Instant::now() < deadline, "Prometheus did not become ready");

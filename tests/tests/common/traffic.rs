@@ -25,12 +25,18 @@ pub struct Load {
 }
 
 impl Load {
-    pub fn start(port: u16, cities: &'static [(&'static str, &'static str)], users_per_city: usize) -> Load {
+    pub fn start(
+        port: u16,
+        cities: &'static [(&'static str, &'static str)],
+        users_per_city: usize,
+    ) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
         let records = Arc::new(Mutex::new(Vec::new()));
         let users: Vec<(String, &'static str, &'static str)> = cities
             .iter()
-            .flat_map(|&(city, region)| (0..users_per_city).map(move |i| (format!("{city}-user-{i}"), city, region)))
+            .flat_map(|&(city, region)| {
+                (0..users_per_city).map(move |i| (format!("{city}-user-{i}"), city, region))
+            })
             .collect();
         let users = Arc::new(users);
         let threads = (0..4)
@@ -43,11 +49,22 @@ impl Load {
                     while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
                         let (user, city, region) = &users[i % users.len()];
                         i += 4;
-                        let headers: [(&str, &[u8]); 3] =
-                            [("x-user-id", user.as_bytes()), ("x-geo-region", region.as_bytes()), ("x-geo-city", city.as_bytes())];
+                        let headers: [(&str, &[u8]); 3] = [
+                            ("x-user-id", user.as_bytes()),
+                            ("x-geo-region", region.as_bytes()),
+                            ("x-geo-city", city.as_bytes()),
+                        ];
                         if let Ok(r) = http::get(port, "/", &headers) {
-                            let version = String::from_utf8_lossy(r.header("x-served-by").unwrap_or(b"?")).into_owned();
-                            let record = Record { at: Instant::now(), user: user.clone(), city, version, status: r.status };
+                            let version =
+                                String::from_utf8_lossy(r.header("x-served-by").unwrap_or(b"?"))
+                                    .into_owned();
+                            let record = Record {
+                                at: Instant::now(),
+                                user: user.clone(),
+                                city,
+                                version,
+                                status: r.status,
+                            };
                             records.lock().unwrap().push(record);
                         }
                         std::thread::sleep(Duration::from_millis(2));
@@ -55,11 +72,21 @@ impl Load {
                 })
             })
             .collect();
-        Load { stop, threads, records }
+        Load {
+            stop,
+            threads,
+            records,
+        }
     }
 
     pub fn since(&self, t: Instant) -> Vec<Record> {
-        self.records.lock().unwrap().iter().filter(|r| r.at >= t).cloned().collect()
+        self.records
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.at >= t)
+            .cloned()
+            .collect()
     }
 }
 
@@ -95,11 +122,16 @@ impl WebhookReceiver {
                         break None;
                     }
                     raw.extend_from_slice(&buf[..n]);
-                    let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else { continue };
+                    let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        continue;
+                    };
                     let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
                     let len = head
                         .lines()
-                        .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                        .find_map(|l| {
+                            l.strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
                         .unwrap_or(0);
                     if raw.len() >= end + 4 + len {
                         break Some(raw[end + 4..end + 4 + len].to_vec());
@@ -108,7 +140,9 @@ impl WebhookReceiver {
                 if let Some(value) = body.and_then(|b| serde_json::from_slice(&b).ok()) {
                     kept.lock().unwrap().push(value);
                 }
-                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                );
             }
         });
         WebhookReceiver { port, bodies }
