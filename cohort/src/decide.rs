@@ -1,7 +1,7 @@
 //! The pure decision: which rollout a request belongs to and whether its user is in the canary.
 //! Reads only compiled lookup structures; allocates nothing.
 
-use crate::compile::{CompiledConfig, CompiledRollout, MAX_KEY_LEN};
+use crate::compile::{path_head, Candidate, CompiledConfig, CompiledRollout, MAX_KEY_LEN};
 use crate::murmur3::{bucket_basis_points, bucket_unleash, user_hash};
 use crate::schema::{Bucketing, RolloutState, WhenMissing};
 use sha2::{Digest, Sha256};
@@ -77,14 +77,11 @@ pub fn decide(config: &CompiledConfig, facts: &RequestFacts<'_>) -> Option<Decis
 impl CompiledConfig {
     /// The first rollout, in config order, whose match accepts the request.
     pub fn select_rollout(&self, authority: &[u8], path: &[u8]) -> Option<usize> {
-        let prefix_ok = |&&i: &&usize| {
-            self.rollouts[i]
-                .path_prefix
-                .as_deref()
-                .is_none_or(|p| path.starts_with(p))
+        let head = path_head(path);
+        let first_in = |list: Option<&Vec<Candidate>>| {
+            list.and_then(|l| l.iter().find(|c| c.accepts(path, head, &self.rollouts)))
+                .map(|c| c.index)
         };
-        let first_in =
-            |list: Option<&Vec<usize>>| list.and_then(|l| l.iter().find(prefix_ok)).copied();
         let mut buf = [0u8; MAX_KEY_LEN];
         let (with_port, without_port) = match lowered(authority, &mut buf) {
             // `host:port` matches rollouts naming that port and rollouts naming the bare host.
@@ -101,9 +98,9 @@ impl CompiledConfig {
         let first_any = self
             .any_authority
             .iter()
-            .take_while(|&&i| i < bound)
-            .find(prefix_ok)
-            .copied();
+            .take_while(|c| c.index < bound)
+            .find(|c| c.accepts(path, head, &self.rollouts))
+            .map(|c| c.index);
         first_any.or(named)
     }
 
