@@ -123,6 +123,23 @@ fn status_cells(status: &CohortRolloutStatus) -> Vec<String> {
 }
 
 pub fn render_status_table(rollouts: &[CohortRollout], with_namespace: bool) -> String {
+    render_status_rows(
+        rollouts.iter().map(|r| {
+            (
+                r.namespace().unwrap_or_default(),
+                r.name_any(),
+                r.status.as_ref(),
+            )
+        }),
+        with_namespace,
+    )
+}
+
+/// The table of `sluice status`, Kubernetes or local: (namespace, name, status) per rollout.
+pub fn render_status_rows<'a>(
+    entries: impl IntoIterator<Item = (String, String, Option<&'a CohortRolloutStatus>)>,
+    with_namespace: bool,
+) -> String {
     let mut header = vec![
         "NAME",
         "PHASE",
@@ -137,9 +154,9 @@ pub fn render_status_table(rollouts: &[CohortRollout], with_namespace: bool) -> 
         header.insert(0, "NAMESPACE");
     }
     let mut rows = vec![header.into_iter().map(String::from).collect::<Vec<_>>()];
-    for r in rollouts {
-        let mut row = vec![r.name_any()];
-        row.extend(match &r.status {
+    for (namespace, name, status) in entries {
+        let mut row = vec![name];
+        row.extend(match status {
             Some(status) => status_cells(status),
             // Not reconciled yet.
             None => ["-", "-", "-", "-", "-", "-", ""]
@@ -147,7 +164,7 @@ pub fn render_status_table(rollouts: &[CohortRollout], with_namespace: bool) -> 
                 .to_vec(),
         });
         if with_namespace {
-            row.insert(0, r.namespace().unwrap_or_default());
+            row.insert(0, namespace);
         }
         rows.push(row);
     }

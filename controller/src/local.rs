@@ -144,46 +144,15 @@ pub async fn run(opts: LocalOptions) -> Result<()> {
     }
 }
 
-/// `sluice status` in local mode.
+/// `sluice status` in local mode: the same table as in Kubernetes.
 pub fn status_table(state_file: &Path) -> Result<String> {
     let doc = StateFile {
         path: state_file.to_path_buf(),
     }
     .read()?;
-    let mut out = format!(
-        "{:<20} {:<12} {:>4} {:>8} {:<24} {:>10} {:>5}  {}\n",
-        "NAME", "PHASE", "STEP", "PERCENT", "REGIONS", "CUTOFF", "GEN", "MESSAGE"
-    );
-    for (name, s) in &doc.rollouts {
-        let stage = s.stage.clone().unwrap_or(crate::spec::Step {
-            regions: vec![],
-            max_city_population: None,
-            percent: 0.0,
-            pause_before: false,
-        });
-        let regions = if stage.regions.is_empty() {
-            "*".to_string()
-        } else {
-            stage.regions.join(",")
-        };
-        let cutoff = stage
-            .max_city_population
-            .map_or("*".to_string(), |c| c.to_string());
-        let message = s
-            .conditions
-            .last()
-            .map_or(String::new(), |c| format!("{}: {}", c.reason, c.message));
-        out.push_str(&format!(
-            "{:<20} {:<12} {:>4} {:>8} {:<24} {:>10} {:>5}  {}\n",
-            name,
-            format!("{:?}", s.phase),
-            s.current_step,
-            stage.percent,
-            regions,
-            cutoff,
-            s.config_generation,
-            message
-        ));
-    }
-    Ok(out)
+    let rows = doc
+        .rollouts
+        .iter()
+        .map(|(name, status)| (String::new(), name.clone(), Some(status)));
+    Ok(crate::kube_commands::render_status_rows(rows, false))
 }

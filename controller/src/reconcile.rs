@@ -245,12 +245,7 @@ fn alert_kind(action: &Action) -> Option<AlertKind> {
 }
 
 fn alert(t: &Target<'_>, status: &CohortRolloutStatus, kind: AlertKind, message: &str) -> Alert {
-    let stage = status.stage.clone().unwrap_or(Step {
-        regions: vec![],
-        max_city_population: None,
-        percent: 0.0,
-        pause_before: false,
-    });
+    let stage = status.stage.clone().unwrap_or_default();
     let where_ = if stage.regions.is_empty() {
         "all regions".to_string()
     } else {

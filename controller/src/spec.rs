@@ -79,7 +79,7 @@ pub enum BucketingSpec {
 }
 
 /// One stage of exposure. Every step must expose a superset of the previous one.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Step {
     /// Eligible regions; empty = all.

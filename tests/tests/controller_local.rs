@@ -27,13 +27,7 @@ const CITIES: &[(&str, &str)] = &[
 fn shared_config() -> Value {
     json!({
         "generation": 1,
-        "cities": {
-            "faro": {"population": 64560, "region": "eu-south"},
-            "porto": {"population": 231800, "region": "eu-south"},
-            "lisbon": {"population": 545000, "region": "eu-south"},
-            "cork": {"population": 222526, "region": "eu-west"},
-            "dublin": {"population": 1173179, "region": "eu-west"}
-        },
+        "cities": common::demo_cities(),
         "rollouts": []
     })
 }
@@ -106,6 +100,22 @@ impl Setup {
             .spawn()
             .unwrap();
         Process(child)
+    }
+
+    /// Runs `sluice COMMAND... --state-file STATE` and returns its stdout.
+    fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new(repo_root().join("target/debug/sluice"))
+            .args(args)
+            .arg("--state-file")
+            .arg(&self.state)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "sluice {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
     }
 
     /// (phase, step, config generation) from the state file.
@@ -273,7 +283,7 @@ fn a_failing_canary_is_rolled_back_within_two_intervals_and_keeps_running() {
 fn a_controller_killed_mid_rollout_resumes_at_the_same_step_without_a_double_step() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let setup = Setup::start();
-    let _load = Load::start(setup.stack.listener, CITIES, 20);
+    let load = Load::start(setup.stack.listener, CITIES, 20);
     let mut controller = setup.controller("controller.log");
     setup.watch(Duration::from_secs(60), |s| {
         s.0 == "Progressing" && s.1 == 2
@@ -303,5 +313,26 @@ fn a_controller_killed_mid_rollout_resumes_at_the_same_step_without_a_double_ste
     assert!(
         restarted.elapsed() >= Duration::from_secs(INTERVAL_SECS),
         "advanced before a full interval"
+    );
+
+    // People and pipelines drive it with the CLI.
+    setup.cli(&["pause", "shop"]);
+    setup.watch(Duration::from_secs(5), |s| s.0 == "Paused");
+    let table = setup.cli(&["status"]);
+    assert!(
+        table.contains("shop") && table.contains("Paused"),
+        "{table}"
+    );
+    setup.cli(&["resume", "shop"]);
+    setup.watch(Duration::from_secs(5), |s| s.0 == "Progressing");
+    setup.cli(&["abort", "shop"]);
+    setup.watch(Duration::from_secs(5), |s| s.0 == "RolledBack");
+    setup.stack.eventually(
+        Duration::from_secs(5),
+        "everyone on stable after abort",
+        || {
+            let recent = load.since(Instant::now() - Duration::from_millis(300));
+            !recent.is_empty() && recent.iter().all(|r| r.version == "stable")
+        },
     );
 }

@@ -21,13 +21,7 @@ fn token_sha256() -> String {
 fn config() -> Value {
     json!({
         "generation": 1,
-        "cities": {
-            "faro": {"population": 64560, "region": "eu-south"},
-            "porto": {"population": 231800, "region": "eu-south"},
-            "lisbon": {"population": 545000, "region": "eu-south"},
-            "cork": {"population": 222526, "region": "eu-west"},
-            "dublin": {"population": 1173179, "region": "eu-west"}
-        },
+        "cities": common::demo_cities(),
         "identity": {"sources": [{"header": "x-user-id"}, {"cookie": "uid"}]},
         "overrides": {"token_sha256": [token_sha256()]},
         "rollouts": [

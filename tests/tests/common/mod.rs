@@ -14,6 +14,17 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+/// Five real cities in two regions: small cities first needs their populations.
+pub fn demo_cities() -> Value {
+    json!({
+        "faro": {"population": 64560, "region": "eu-south"},
+        "porto": {"population": 231800, "region": "eu-south"},
+        "lisbon": {"population": 545000, "region": "eu-south"},
+        "cork": {"population": 222526, "region": "eu-west"},
+        "dublin": {"population": 1173179, "region": "eu-west"}
+    })
+}
+
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
