@@ -189,7 +189,10 @@ impl CompiledConfig {
         let mut names = HashSet::new();
         let mut by_authority: HashMap<Box<[u8]>, Vec<Candidate>> = HashMap::new();
         let mut any_authority = Vec::new();
-        let mut routing_headers: Vec<String> = Vec::new();
+        // The default routing header is always stripped: a route may match on it before any rollout
+        // sets it (an empty config, a renamed header), and a client must never choose its cohort.
+        let mut routing_headers: Vec<String> =
+            vec![crate::schema::DEFAULT_ROUTING_HEADER.to_string()];
         for (i, r) in doc.rollouts.iter().enumerate() {
             let path = format!("rollouts[{i}]");
             if r.name.is_empty()
@@ -332,7 +335,7 @@ impl CompiledConfig {
     pub fn override_token_header(&self) -> &str {
         &self.override_token_header
     }
-    /// Every routing header any rollout sets: all are stripped from inbound requests.
+    /// Every routing header any rollout sets, and the default one: all are stripped from inbound requests.
     pub fn routing_headers(&self) -> &[String] {
         &self.routing_headers
     }

@@ -306,9 +306,10 @@ fn a_document_with_every_field_parses_and_compiles() {
         (c.override_header(), c.override_token_header()),
         ("x-force", "x-force-token")
     );
+    // The default routing header is always among them, first.
     assert_eq!(
         c.routing_headers(),
-        ["x-checkout-cohort", "x-sluice-cohort"]
+        ["x-sluice-cohort", "x-checkout-cohort"]
     );
     assert!(c.override_authorized(b"test"));
     assert!(!c.override_authorized(b"tset"));

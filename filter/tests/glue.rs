@@ -156,3 +156,21 @@ fn server_errors_are_5xx_or_an_unreadable_status() {
     assert!(is_server_error(Some(b"\xff")));
     assert!(is_server_error(None));
 }
+
+#[test]
+fn the_default_routing_header_is_stripped_even_when_no_rollout_sets_it() {
+    // A VirtualService may route on x-sluice-cohort before the controller adds the first rollout.
+    let config = CompiledConfig::from_json(br#"{"generation": 1, "rollouts": []}"#).unwrap();
+    let mut host = FakeHost::with(&[("x-user-id", b"u1"), ("x-sluice-cohort", b"canary")]);
+    assert_eq!(on_request(Some(&config), &mut host, 0), None);
+    assert_eq!(host.header("x-sluice-cohort"), None);
+    let renamed = br#"{"generation": 1, "rollouts": [{"name": "a", "routing_header": "x-other", "stage": {"percent": 0}}]}"#;
+    let config = CompiledConfig::from_json(renamed).unwrap();
+    let mut host = FakeHost::with(&[("x-user-id", b"u1"), ("x-sluice-cohort", b"canary")]);
+    on_request(Some(&config), &mut host, 0).unwrap();
+    assert_eq!(host.header("x-sluice-cohort"), None);
+    assert_eq!(
+        host.header("x-other").as_deref(),
+        Some(b"stable".as_slice())
+    );
+}
