@@ -116,7 +116,9 @@ pub async fn run(opts: LocalOptions) -> Result<()> {
     loop {
         let command = take_command(&status, &name);
         let analyse = last_analysis.elapsed() >= interval;
-        if analyse {
+        if analyse || command.is_some() {
+            // After a command (resume through a gate, say) the stage is judged on a whole interval of
+            // its own traffic.
             last_analysis = Instant::now();
         }
         if first || analyse || command.is_some() {

@@ -75,6 +75,13 @@ fn check_pushable(steps: &[Step], spec: &CohortRolloutSpec) -> Result<()> {
                 ));
             }
         }
+        if s.percent == 0.0 {
+            return Err(Error::invalid(
+                format!("spec.steps[{i}].percent"),
+                0.0,
+                "a step at 0% sends no canary traffic to judge: it could never pass",
+            ));
+        }
         if unleash && s.percent.fract() != 0.0 {
             return Err(Error::invalid(
                 format!("spec.steps[{i}].percent"),

@@ -9,6 +9,7 @@ use crate::machine::{self, Action, CheckOutcome, Command, Policy, State};
 use crate::plan;
 use crate::sinks::{Alert, AlertKind, AlertSink, ConfigStore, StatusStore};
 use crate::spec::{CohortRolloutSpec, CohortRolloutStatus, Condition, Phase, Step};
+use cohort::{RolloutState, SluiceConfig};
 use std::time::Duration;
 
 /// The rollout being reconciled.
@@ -50,6 +51,24 @@ pub fn parse_duration(field: &str, text: &str) -> Result<Duration> {
 
 pub fn policy(spec: &CohortRolloutSpec, steps: &[Step]) -> Result<Policy> {
     let a = &spec.analysis;
+    if a.metrics.is_empty() {
+        return Err(Error::invalid(
+            "spec.analysis.metrics",
+            "[]",
+            "at least one check is needed: without one no step can pass",
+        ));
+    }
+    if let Some(m) = a
+        .metrics
+        .iter()
+        .find(|m| m.builtin.is_some() == m.query.is_some())
+    {
+        return Err(Error::invalid(
+            "spec.analysis.metrics",
+            &m.name,
+            "set exactly one of builtin or query",
+        ));
+    }
     // Checked here so that a bad duration shows in status like any other invalid spec.
     parse_duration("spec.analysis.interval", &a.interval)?;
     if let Some(window) = &a.window {
@@ -85,33 +104,17 @@ where
     A: AlertSink,
 {
     let previous = io.status.load(t.name).await?;
-    let (steps, policy) = match plan::steps(t.spec).and_then(|s| Ok((policy(t.spec, &s)?, s))) {
-        Ok((policy, steps)) => (steps, policy),
-        Err(error) => {
-            // An invalid spec changes nothing that is serving; it only says so in status.
-            let mut status = previous.clone().unwrap_or_default();
-            set_condition(&mut status, "False", "InvalidSpec", &error.to_string());
-            status.observed_generation = t.generation;
-            if previous.as_ref() != Some(&status) {
-                io.status.save(t.name, &status).await?;
-            }
-            return Err(error);
-        }
+    let current = io.config.load().await?;
+    let checked = plan::steps(t.spec)
+        .and_then(|steps| Ok((policy(t.spec, &steps)?, steps)))
+        .and_then(|(policy, steps)| {
+            check_entry(t, &steps, previous.as_ref(), &current)?;
+            Ok((policy, steps))
+        });
+    let (policy, steps) = match checked {
+        Ok(ok) => ok,
+        Err(error) => return Err(invalid_spec(io, t, round, previous, current, error).await),
     };
-    if let Some(m) = &t
-        .spec
-        .analysis
-        .metrics
-        .iter()
-        .find(|m| m.builtin.is_some() == m.query.is_some())
-    {
-        return Err(Error::invalid(
-            "spec.analysis.metrics",
-            &m.name,
-            "set exactly one of builtin or query",
-        ));
-    }
-
     let (state, started) = match &previous {
         Some(p) if p.stage.is_some() => (state_of(p, steps.len()), false),
         _ => (State::start(round.now), true),
@@ -163,7 +166,6 @@ where
     // Status is saved before the config is pushed: after a crash between the two, the next round
     // pushes the recorded stage again, never an older one.
     let stage = steps[next.step].clone();
-    let current = io.config.load().await?;
     let merged = merge(
         &current,
         rollout_entry(entry_name(t), &t.spec.target, &stage, next.phase),
@@ -188,20 +190,144 @@ where
     if status_written {
         io.status.save(t.name, &status).await?;
     }
-    if let Some(config) = &merged {
-        io.config.store(config).await?;
-    }
+    let pushed = match &merged {
+        Some(config) => io.config.store(config).await,
+        None => Ok(()),
+    };
+    // The decision is recorded in status: alert now even if the push failed (the next round retries
+    // the push, but would not alert again).
     if let Some(kind) = action.as_ref().and_then(alert_kind) {
-        let alert = alert(t, &status, kind, &message);
-        if let Err(e) = io.alerts.send(&alert).await {
-            tracing::warn!(rollout = t.name, "alert not delivered: {e}");
-        }
+        send_alert(io, &alert(t, &status, kind, &message)).await;
     }
+    pushed?;
     Ok(Outcome {
         action,
         status,
         status_written,
     })
+}
+
+async fn send_alert<M, C, S, A: AlertSink>(io: &Io<'_, M, C, S, A>, alert: &Alert) {
+    if let Err(e) = io.alerts.send(alert).await {
+        tracing::warn!(rollout = alert.rollout, "alert not delivered: {e}");
+    }
+}
+
+/// What only shows against this rollout's entry and the stage in force: an entry the filter would
+/// refuse, an edit that would narrow the stage serving now, or a new salt or bucketing mid-rollout
+/// (both would reshuffle who is on the canary).
+fn check_entry(
+    t: &Target<'_>,
+    steps: &[Step],
+    previous: Option<&CohortRolloutStatus>,
+    current: &SluiceConfig,
+) -> Result<()> {
+    let name = entry_name(t);
+    let entry = rollout_entry(name, &t.spec.target, &steps[0], Phase::Progressing);
+    let mut probe = current.clone();
+    probe.rollouts.retain(|r| r.name != name);
+    probe.rollouts.push(entry.clone());
+    cohort::CompiledConfig::compile(&probe).map_err(|e| {
+        let field = e
+            .path
+            .rsplit_once('.')
+            .map_or("spec.target".to_string(), |(_, f)| {
+                format!("spec.target ({f})")
+            });
+        Error::invalid(field, e.value, e.problem)
+    })?;
+    let live =
+        |state: RolloutState| matches!(state, RolloutState::Progressing | RolloutState::Paused);
+    let existing = current
+        .rollouts
+        .iter()
+        .find(|r| r.name == name && live(r.state));
+    let serving = match previous.and_then(|p| Some((p, p.stage.clone()?))) {
+        Some((p, stage)) => matches!(p.phase, Phase::Progressing | Phase::Paused)
+            .then_some((p.current_step as usize, stage)),
+        // No status yet: an entry already serving (a recreated resource) must not be narrowed either.
+        None => existing.map(|e| {
+            let stage = Step {
+                regions: e.stage.regions.clone(),
+                max_city_population: e.stage.max_city_population,
+                percent: e.stage.percent,
+                pause_before: false,
+            };
+            (0, stage)
+        }),
+    };
+    if let Some((step, serving)) = serving {
+        let index = step.min(steps.len() - 1);
+        plan::check_monotone(&[serving, steps[index].clone()]).map_err(|e| {
+            Error::invalid(
+                format!("spec.steps[{index}]"),
+                &steps[index],
+                format!(
+                    "the edited plan would move users back to stable from the stage in force ({e})"
+                ),
+            )
+        })?;
+    }
+    if let Some(existing) = existing {
+        if existing.salt() != entry.salt() || existing.bucketing != entry.bucketing {
+            return Err(Error::invalid(
+                "spec.target.salt",
+                entry.salt(),
+                "salt and bucketing cannot change mid-rollout: it would reshuffle every user (abort first)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// An invalid spec changes nothing that is serving and says so in status; a person's abort still
+/// works, on the entry as it is.
+async fn invalid_spec<M, C, S, A>(
+    io: &Io<'_, M, C, S, A>,
+    t: &Target<'_>,
+    round: &Round,
+    previous: Option<CohortRolloutStatus>,
+    current: SluiceConfig,
+    error: Error,
+) -> Error
+where
+    C: ConfigStore,
+    S: StatusStore,
+    A: AlertSink,
+{
+    let mut status = previous.clone().unwrap_or_default();
+    set_condition(&mut status, "False", "InvalidSpec", &error.to_string());
+    status.observed_generation = t.generation;
+    let abort = round
+        .command
+        .as_ref()
+        .filter(|(id, c)| *c == Command::Abort && status.last_command.as_deref() != Some(id));
+    let mut rolled_back = None;
+    if let Some((id, _)) = abort {
+        status.last_command = Some(id.clone());
+        if let Some(entry) = current.rollouts.iter().find(|r| r.name == entry_name(t)) {
+            let mut entry = entry.clone();
+            entry.state = cohort::RolloutState::RolledBack;
+            rolled_back = merge(&current, entry);
+            status.phase = Phase::RolledBack;
+            if let Some(m) = &rolled_back {
+                status.config_generation = m.generation;
+            }
+        }
+    }
+    if previous.as_ref() != Some(&status) {
+        if let Err(e) = io.status.save(t.name, &status).await {
+            return e;
+        }
+    }
+    if let Some(config) = &rolled_back {
+        if let Err(e) = io.config.store(config).await {
+            return e;
+        }
+        let reason = "aborted by a person (the spec is invalid)";
+        send_alert(io, &alert(t, &status, AlertKind::Rollback, reason)).await;
+    }
+    error
 }
 
 fn state_of(p: &CohortRolloutStatus, step_count: usize) -> State {

@@ -265,7 +265,7 @@ async fn two_rollouts_on_one_wasm_plugin_each_merge_their_own_entry() {
 }
 
 #[tokio::test]
-async fn conflict_on_apply_fails_the_round_and_nothing_follows() {
+async fn conflict_on_apply_fails_the_round_and_only_the_event_follows() {
     let (client, mut server) = mock_client();
     let scenario = tokio::spawn(async move {
         let status_uri = format!("{}/status", rollout_uri("checkout"));
@@ -297,7 +297,15 @@ async fn conflict_on_apply_fails_the_round_and_nothing_follows() {
         .await;
         let message = "Operation cannot be fulfilled on wasmplugins.extensions.istio.io \"sluice\": the object has been modified; please apply your changes to the latest version and try again";
         reply(send, 409, &failure(409, "Conflict", message));
-        // No status write, no Event after the failed apply.
+        // The step is recorded in status, so its Event goes out although the apply failed (the next
+        // round retries the apply but would not announce the step again); nothing else follows.
+        let (event, send) = expect_call(
+            &mut server,
+            Method::POST,
+            "/apis/events.k8s.io/v1/namespaces/shop/events?",
+        )
+        .await;
+        reply(send, 201, &event.body);
         expect_no_more_calls(&mut server).await;
     });
     let start = Round {
