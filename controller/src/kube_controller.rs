@@ -173,14 +173,11 @@ where
     ctx.metrics.reconciles.inc();
     let key = key_of(rollout);
     let (namespace, name) = (&key.0, &key.1);
-    let interval = parse_duration("spec.analysis.interval", &rollout.spec.analysis.interval)?;
-    if interval.is_zero() {
-        return Err(Error::invalid(
-            "spec.analysis.interval",
-            &rollout.spec.analysis.interval,
-            "must be above zero",
-        ));
-    }
+    // A bad interval is reported by the round itself (InvalidSpec in status); schedule by the default.
+    let interval = parse_duration("spec.analysis.interval", &rollout.spec.analysis.interval)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .unwrap_or(Duration::from_secs(60));
     let started = Instant::now();
     let round = round_for(rollout, &ctx.clock, interval, started);
     if round.analyse {

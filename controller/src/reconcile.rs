@@ -70,7 +70,13 @@ pub fn policy(spec: &CohortRolloutSpec, steps: &[Step]) -> Result<Policy> {
         ));
     }
     // Checked here so that a bad duration shows in status like any other invalid spec.
-    parse_duration("spec.analysis.interval", &a.interval)?;
+    if parse_duration("spec.analysis.interval", &a.interval)?.is_zero() {
+        return Err(Error::invalid(
+            "spec.analysis.interval",
+            &a.interval,
+            "must be above zero",
+        ));
+    }
     if let Some(window) = &a.window {
         parse_duration("spec.analysis.window", window)?;
     }
