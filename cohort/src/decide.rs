@@ -1,7 +1,7 @@
 //! The pure decision: which rollout a request belongs to and whether its user is in the canary.
 //! Reads only compiled lookup structures; allocates nothing.
 
-use crate::compile::{path_head, Candidate, CompiledConfig, CompiledRollout, MAX_KEY_LEN};
+use crate::compile::{CompiledConfig, CompiledRollout, MAX_KEY_LEN};
 use crate::murmur3::{bucket_basis_points, bucket_unleash, user_hash};
 use crate::schema::{Bucketing, RolloutState, WhenMissing};
 use sha2::{Digest, Sha256};
@@ -219,5 +219,54 @@ fn strip_port(authority: &[u8]) -> &[u8] {
             &authority[..colon]
         }
         _ => authority,
+    }
+}
+
+/// A rollout in a selection list, with the first bytes of its path prefix inline: most candidates are
+/// rejected by one integer compare, without reaching the rollout or calling memcmp.
+#[derive(Debug)]
+pub(crate) struct Candidate {
+    pub(crate) index: usize,
+    head: u64,
+    mask: u64,
+    /// Prefix length; longer than 8 bytes means the rest is compared against the rollout's prefix.
+    len: usize,
+}
+
+/// The first 8 bytes of a path as an integer (zero-padded), for `Candidate::accepts`.
+pub(crate) fn path_head(path: &[u8]) -> u64 {
+    let mut bytes = [0u8; 8];
+    let n = path.len().min(8);
+    bytes[..n].copy_from_slice(&path[..n]);
+    u64::from_le_bytes(bytes)
+}
+
+impl Candidate {
+    pub(crate) fn new(index: usize, prefix: Option<&[u8]>) -> Candidate {
+        let prefix = prefix.unwrap_or_default();
+        let n = prefix.len().min(8);
+        let mask = if n == 8 {
+            u64::MAX
+        } else {
+            (1u64 << (8 * n)) - 1
+        };
+        Candidate {
+            index,
+            head: path_head(prefix) & mask,
+            mask,
+            len: prefix.len(),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn accepts(&self, path: &[u8], head: u64, rollouts: &[CompiledRollout]) -> bool {
+        if head & self.mask != self.head || path.len() < self.len {
+            return false;
+        }
+        self.len <= 8
+            || rollouts[self.index]
+                .path_prefix
+                .as_deref()
+                .is_none_or(|p| path.starts_with(p))
     }
 }

@@ -15,6 +15,7 @@ pub mod machine;
 pub mod plan;
 pub mod prometheus;
 pub mod reconcile;
+mod report;
 pub mod sinks;
 pub mod spec;
 
