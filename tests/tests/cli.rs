@@ -3,25 +3,11 @@
 
 mod common;
 
-use common::{repo_root, required};
-use std::process::Command;
+use common::repo_root;
 
 fn sluice(args: &[&str]) -> String {
-    let bin = required(
-        repo_root().join("target/debug/sluice"),
-        "run `cargo build -p sluice-controller`",
-    );
-    let out = Command::new(bin)
-        .args(args)
-        .current_dir(repo_root())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "sluice {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    let args: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+    common::run_sluice(&args)
 }
 
 #[test]

@@ -6,7 +6,7 @@ mod common;
 
 use common::prometheus::Prometheus;
 use common::traffic::{Load, WebhookReceiver};
-use common::{repo_root, required, Process, Stack};
+use common::{Process, Stack};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -81,10 +81,7 @@ impl Setup {
     }
 
     fn controller(&self, log_name: &str) -> Process {
-        let bin = required(
-            repo_root().join("target/debug/sluice"),
-            "run `cargo build -p sluice-controller`",
-        );
+        let bin = common::sluice_bin();
         let log = std::fs::File::create(self.stack.dir.join(log_name)).unwrap();
         let child = Command::new(bin)
             .args(["controller", "--local"])
@@ -104,18 +101,9 @@ impl Setup {
 
     /// Runs `sluice COMMAND... --state-file STATE` and returns its stdout.
     fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new(repo_root().join("target/debug/sluice"))
-            .args(args)
-            .arg("--state-file")
-            .arg(&self.state)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "sluice {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        let mut args: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+        args.extend([std::ffi::OsStr::new("--state-file"), self.state.as_os_str()]);
+        common::run_sluice(&args)
     }
 
     /// (phase, step, config generation) from the state file.

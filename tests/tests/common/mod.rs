@@ -37,6 +37,29 @@ pub fn required(path: PathBuf, hint: &str) -> PathBuf {
     path
 }
 
+/// The `sluice` binary that `make integration` builds (debug profile).
+pub fn sluice_bin() -> PathBuf {
+    required(
+        repo_root().join("target/debug/sluice"),
+        "run `cargo build -p sluice-controller`",
+    )
+}
+
+/// Runs `sluice ARGS...` from the repository root; returns stdout, failing on a non-zero exit.
+pub fn run_sluice(args: &[&std::ffi::OsStr]) -> String {
+    let out = Command::new(sluice_bin())
+        .args(args)
+        .current_dir(repo_root())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "sluice {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
