@@ -1,6 +1,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 //! Table tests of a rollout's config entry and of merging it into the shared sluice config document.
 
+#[path = "support/spec_fixture.rs"]
+mod spec_fixture;
 use cohort::{
     Bucketing, CompiledConfig, RequestMatch, Rollout, RolloutState, SluiceConfig, Stage,
     DEFAULT_ROUTING_HEADER,
@@ -9,6 +12,7 @@ use serde_json::{json, Value};
 use sluice_controller::config::{merge, rollout_entry};
 use sluice_controller::plan;
 use sluice_controller::spec::{CohortRolloutSpec, Phase, Step, Target};
+use spec_fixture::spec;
 
 fn target(doc: Value) -> Target {
     serde_json::from_value(doc).unwrap()
@@ -151,17 +155,6 @@ fn merge_starts_an_empty_document() {
     let merged = merge(&empty, e.clone()).unwrap();
     assert_eq!((merged.generation, merged.rollouts.clone()), (1, vec![e]));
     CompiledConfig::compile(&merged).unwrap();
-}
-
-fn spec(extra: Value) -> CohortRolloutSpec {
-    let mut doc = json!({
-        "target": {"wasmPlugin": {"name": "sluice"}},
-        "analysis": {"metrics": [{"name": "ok", "builtin": "successRate", "thresholdRange": {"min": 99}}]},
-    });
-    for (k, v) in extra.as_object().unwrap() {
-        doc[k] = v.clone();
-    }
-    serde_json::from_value(doc).unwrap()
 }
 
 /// Pushes each step of the plan in turn (and each one twice); returns the generations pushed.

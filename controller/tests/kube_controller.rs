@@ -179,30 +179,7 @@ async fn the_command_annotation_pauses_the_rollout_once() {
         reply(send, 200, &served);
         let (_, send) = expect_call(&mut server, Method::GET, PLUGIN_URI).await;
         reply(send, 200, &plugin_at_step_0("progressing"));
-        let (status, send) = expect_call(
-            &mut server,
-            Method::PATCH,
-            &format!("{status_uri}{APPLY_QUERY}"),
-        )
-        .await;
-        reply(send, 200, &served);
-        let (plugin, send) = expect_call(
-            &mut server,
-            Method::PATCH,
-            &format!("{PLUGIN_URI}{APPLY_QUERY}"),
-        )
-        .await;
-        let applied = applied_plugin_config(&plugin, "30");
-        reply(send, 200, &wasm_plugin("31", applied.clone()));
-        let (event, send) = expect_call(
-            &mut server,
-            Method::POST,
-            "/apis/events.k8s.io/v1/namespaces/shop/events?",
-        )
-        .await;
-        reply(send, 201, &event.body);
-        expect_no_more_calls(&mut server).await;
-        (status.body, applied, event.body)
+        expect_round_writes(&mut server, &status_uri, &served, "30", "31").await
     });
     let ctx = context(client);
     let rollout: CohortRollout = serde_json::from_value(object).unwrap();

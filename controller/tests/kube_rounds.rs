@@ -94,30 +94,7 @@ async fn critical_failure_rolls_back_the_plugin_config_and_records_an_event() {
         reply(send, 200, &served);
         let (_, send) = expect_call(&mut server, Method::GET, PLUGIN_URI).await;
         reply(send, 200, &wasm_plugin("20", config));
-        let (status_patch, send) = expect_call(
-            &mut server,
-            Method::PATCH,
-            &format!("{status_uri}{APPLY_QUERY}"),
-        )
-        .await;
-        reply(send, 200, &served);
-        let (plugin_patch, send) = expect_call(
-            &mut server,
-            Method::PATCH,
-            &format!("{PLUGIN_URI}{APPLY_QUERY}"),
-        )
-        .await;
-        let applied = applied_plugin_config(&plugin_patch, "20");
-        reply(send, 200, &wasm_plugin("21", applied.clone()));
-        let (event, send) = expect_call(
-            &mut server,
-            Method::POST,
-            "/apis/events.k8s.io/v1/namespaces/shop/events?",
-        )
-        .await;
-        reply(send, 201, &event.body);
-        expect_no_more_calls(&mut server).await;
-        (status_patch.body, applied, event.body)
+        expect_round_writes(&mut server, &status_uri, &served, "20", "21").await
     });
 
     let now = 1_700_000_600;
@@ -190,14 +167,8 @@ async fn serve_first_round(
     plugin["metadata"]["resourceVersion"] =
         json!((version.parse::<u64>().unwrap() + 1).to_string());
     reply(send, 200, plugin);
-    let (event, send) = expect_call(
-        server,
-        Method::POST,
-        "/apis/events.k8s.io/v1/namespaces/shop/events?",
-    )
-    .await;
-    assert_eq!(event.body["reason"], "StepAdvanced");
-    reply(send, 201, &event.body);
+    let event = expect_event(server).await;
+    assert_eq!(event["reason"], "StepAdvanced");
     applied
 }
 
@@ -299,13 +270,7 @@ async fn conflict_on_apply_fails_the_round_and_only_the_event_follows() {
         reply(send, 409, &failure(409, "Conflict", message));
         // The step is recorded in status, so its Event goes out although the apply failed (the next
         // round retries the apply but would not announce the step again); nothing else follows.
-        let (event, send) = expect_call(
-            &mut server,
-            Method::POST,
-            "/apis/events.k8s.io/v1/namespaces/shop/events?",
-        )
-        .await;
-        reply(send, 201, &event.body);
+        expect_event(&mut server).await;
         expect_no_more_calls(&mut server).await;
     });
     let start = Round {

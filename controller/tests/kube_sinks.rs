@@ -211,16 +211,7 @@ fn alert(kind: AlertKind) -> Alert {
 #[tokio::test]
 async fn kube_events_posts_an_event_regarding_the_rollout() {
     let (client, mut server) = mock_client();
-    let scenario = tokio::spawn(async move {
-        let (call, send) = expect_call(
-            &mut server,
-            Method::POST,
-            "/apis/events.k8s.io/v1/namespaces/shop/events?",
-        )
-        .await;
-        reply(send, 201, &call.body);
-        call.body
-    });
+    let scenario = tokio::spawn(async move { expect_event(&mut server).await });
     let events = KubeEvents::new(client, &rollout("checkout"), "sluice-controller-7d9f-abc");
     events.send(&alert(AlertKind::Rollback)).await.unwrap();
     let event = scenario.await.unwrap();

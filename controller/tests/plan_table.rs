@@ -1,24 +1,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 //! Table tests of step plans: explicit steps, `stepsFrom` expansion, the monotone check and exposure.
 
+#[path = "support/spec_fixture.rs"]
+mod spec_fixture;
 use cohort::City;
 use serde_json::{json, Value};
 use sluice_controller::plan::{self, StepExposure};
-use sluice_controller::spec::{CohortRolloutSpec, Step};
+use sluice_controller::spec::Step;
 use sluice_controller::Error;
+use spec_fixture::spec;
 use std::collections::BTreeMap;
-
-/// A spec as a user writes it, with `steps` / `stepsFrom` from `extra`.
-fn spec(extra: Value) -> CohortRolloutSpec {
-    let mut doc = json!({
-        "target": {"wasmPlugin": {"name": "sluice"}},
-        "analysis": {"metrics": [{"name": "ok", "builtin": "successRate", "thresholdRange": {"min": 99}}]},
-    });
-    for (k, v) in extra.as_object().unwrap() {
-        doc[k] = v.clone();
-    }
-    serde_json::from_value(doc).unwrap()
-}
 
 /// (regions, maxCityPopulation, percent) of each step.
 type Shape = (Vec<&'static str>, Option<u64>, f64);

@@ -196,3 +196,34 @@ pub fn applied_plugin_config(call: &Call, resource_version: &str) -> Value {
     );
     spec["pluginConfig"].clone()
 }
+
+pub const EVENTS_URI: &str = "/apis/events.k8s.io/v1/namespaces/shop/events?";
+
+/// The next request posts an Event in `shop`: it is accepted and its body returned.
+pub async fn expect_event(server: &mut ApiServer) -> Value {
+    let (event, send) = expect_call(server, Method::POST, EVENTS_URI).await;
+    reply(send, 201, &event.body);
+    event.body
+}
+
+/// The writes of a round that moved a rollout, in order: the status apply (answered with `served`),
+/// the WasmPlugin apply against `resource_version` (answered at `next_version`) and an Event; then
+/// nothing. Returns the status body, the applied pluginConfig and the Event body.
+pub async fn expect_round_writes(
+    server: &mut ApiServer,
+    status_uri: &str,
+    served: &Value,
+    resource_version: &str,
+    next_version: &str,
+) -> (Value, Value, Value) {
+    let (status, send) =
+        expect_call(server, Method::PATCH, &format!("{status_uri}{APPLY_QUERY}")).await;
+    reply(send, 200, served);
+    let (plugin, send) =
+        expect_call(server, Method::PATCH, &format!("{PLUGIN_URI}{APPLY_QUERY}")).await;
+    let applied = applied_plugin_config(&plugin, resource_version);
+    reply(send, 200, &wasm_plugin(next_version, applied.clone()));
+    let event = expect_event(server).await;
+    expect_no_more_calls(server).await;
+    (status.body, applied, event)
+}
