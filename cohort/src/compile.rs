@@ -1,13 +1,10 @@
 //! Validation and compilation of a config document into lookup structures, done once per config so that
 //! `decide` only reads.
 
-use crate::decide::Candidate;
 use crate::error::{ConfigError, Result};
 use crate::schema::{Bucketing, IdentitySource, RolloutState, SluiceConfig, WhenMissing};
+use crate::select::{Selector, MAX_KEY_LEN};
 use hashbrown::{HashMap, HashSet};
-
-/// City keys and authorities longer than this cannot match (lookups lowercase into a stack buffer).
-pub const MAX_KEY_LEN: usize = 128;
 
 #[derive(Debug)]
 pub struct CompiledConfig {
@@ -21,10 +18,7 @@ pub struct CompiledConfig {
     pub(crate) override_token_header: String,
     pub(crate) token_sha256: Vec<[u8; 32]>,
     pub(crate) rollouts: Vec<CompiledRollout>,
-    /// Lowercased authority -> indexes of the rollouts that name it, in config order.
-    pub(crate) by_authority: HashMap<Box<[u8]>, Vec<Candidate>>,
-    /// Rollouts that match any authority, in config order.
-    pub(crate) any_authority: Vec<Candidate>,
+    pub(crate) selector: Selector,
     pub(crate) routing_headers: Vec<String>,
 }
 
@@ -45,7 +39,6 @@ pub struct CompiledRollout {
     pub(crate) threshold: u16,
     pub(crate) regions: Vec<Box<[u8]>>,
     pub(crate) max_city_population: Option<u64>,
-    pub(crate) path_prefix: Option<Box<[u8]>>,
 }
 
 impl CompiledConfig {
@@ -139,8 +132,7 @@ impl CompiledConfig {
 
         let mut rollouts = Vec::with_capacity(doc.rollouts.len());
         let mut names = HashSet::new();
-        let mut by_authority: HashMap<Box<[u8]>, Vec<Candidate>> = HashMap::new();
-        let mut any_authority = Vec::new();
+        let mut selector = Selector::default();
         // The default routing header is always stripped: a route may match on it before any rollout
         // sets it (an empty config, a renamed header), and a client must never choose its cohort.
         let mut routing_headers: Vec<String> =
@@ -204,7 +196,7 @@ impl CompiledConfig {
                 routing_headers.push(routing_header.clone());
             }
             let request_match = r.request_match.clone().unwrap_or_default();
-            let path_prefix = match &request_match.path_prefix {
+            let path_prefix: Option<Box<[u8]>> = match &request_match.path_prefix {
                 Some(p) if !p.starts_with('/') => {
                     return Err(ConfigError::new(
                         format!("{path}.match.path_prefix"),
@@ -215,7 +207,7 @@ impl CompiledConfig {
                 Some(p) => Some(p.as_bytes().into()),
                 None => None,
             };
-            match &request_match.authority {
+            let authority = match &request_match.authority {
                 Some(a)
                     if a.is_empty()
                         || a.len() > MAX_KEY_LEN
@@ -227,12 +219,10 @@ impl CompiledConfig {
                         "must be a host name (optionally :port)",
                     ));
                 }
-                Some(a) => by_authority
-                    .entry(lower(a))
-                    .or_default()
-                    .push(Candidate::new(i, path_prefix.as_deref())),
-                None => any_authority.push(Candidate::new(i, path_prefix.as_deref())),
-            }
+                Some(a) => Some(lower(a)),
+                None => None,
+            };
+            selector.push(authority, path_prefix);
             rollouts.push(CompiledRollout {
                 name: r.name.clone(),
                 routing_header,
@@ -242,7 +232,6 @@ impl CompiledConfig {
                 threshold,
                 regions,
                 max_city_population: r.stage.max_city_population,
-                path_prefix,
             });
         }
 
@@ -257,8 +246,7 @@ impl CompiledConfig {
             override_token_header,
             token_sha256,
             rollouts,
-            by_authority,
-            any_authority,
+            selector,
             routing_headers,
         })
     }

@@ -1,7 +1,8 @@
 //! The pure decision: which rollout a request belongs to and whether its user is in the canary.
 //! Reads only compiled lookup structures; allocates nothing.
 
-use crate::compile::{CompiledConfig, CompiledRollout, MAX_KEY_LEN};
+use crate::compile::{CompiledConfig, CompiledRollout};
+use crate::select::{lowered, MAX_KEY_LEN};
 use crate::murmur3::{bucket_basis_points, bucket_unleash, user_hash};
 use crate::schema::{Bucketing, RolloutState, WhenMissing};
 use sha2::{Digest, Sha256};
@@ -77,31 +78,7 @@ pub fn decide(config: &CompiledConfig, facts: &RequestFacts<'_>) -> Option<Decis
 impl CompiledConfig {
     /// The first rollout, in config order, whose match accepts the request.
     pub fn select_rollout(&self, authority: &[u8], path: &[u8]) -> Option<usize> {
-        let head = path_head(path);
-        let first_in = |list: Option<&Vec<Candidate>>| {
-            list.and_then(|l| l.iter().find(|c| c.accepts(path, head, &self.rollouts)))
-                .map(|c| c.index)
-        };
-        let mut buf = [0u8; MAX_KEY_LEN];
-        let (with_port, without_port) = match lowered(authority, &mut buf) {
-            // `host:port` matches rollouts naming that port and rollouts naming the bare host.
-            Some(a) => {
-                let host = strip_port(a);
-                let bare = (host.len() < a.len()).then(|| self.by_authority.get(host));
-                (first_in(self.by_authority.get(a)), first_in(bare.flatten()))
-            }
-            None => (None, None),
-        };
-        let named = with_port.into_iter().chain(without_port).min();
-        // Any-authority rollouts after the best named match cannot win: stop scanning there.
-        let bound = named.unwrap_or(usize::MAX);
-        let first_any = self
-            .any_authority
-            .iter()
-            .take_while(|c| c.index < bound)
-            .find(|c| c.accepts(path, head, &self.rollouts))
-            .map(|c| c.index);
-        first_any.or(named)
+        self.selector.select(authority, path)
     }
 
     /// Decision order: rollout state, valid override, region, city cutoff, bucket.
@@ -199,74 +176,4 @@ pub fn cookie_value<'h>(header: &'h [u8], name: &[u8]) -> Option<&'h [u8]> {
             .unwrap_or(value);
         (key.trim_ascii() == name && !value.is_empty()).then_some(value)
     })
-}
-
-fn lowered<'b>(value: &[u8], buf: &'b mut [u8; MAX_KEY_LEN]) -> Option<&'b [u8]> {
-    let value = value.trim_ascii();
-    let out = buf.get_mut(..value.len())?;
-    for (o, v) in out.iter_mut().zip(value) {
-        *o = v.to_ascii_lowercase();
-    }
-    Some(out)
-}
-
-fn strip_port(authority: &[u8]) -> &[u8] {
-    match authority.iter().rposition(|&b| b == b':') {
-        Some(colon)
-            if authority[colon + 1..].iter().all(u8::is_ascii_digit)
-                && !authority.ends_with(b"]") =>
-        {
-            &authority[..colon]
-        }
-        _ => authority,
-    }
-}
-
-/// A rollout in a selection list, with the first bytes of its path prefix inline: most candidates are
-/// rejected by one integer compare, without reaching the rollout or calling memcmp.
-#[derive(Debug)]
-pub(crate) struct Candidate {
-    pub(crate) index: usize,
-    head: u64,
-    mask: u64,
-    /// Prefix length; longer than 8 bytes means the rest is compared against the rollout's prefix.
-    len: usize,
-}
-
-/// The first 8 bytes of a path as an integer (zero-padded), for `Candidate::accepts`.
-pub(crate) fn path_head(path: &[u8]) -> u64 {
-    let mut bytes = [0u8; 8];
-    let n = path.len().min(8);
-    bytes[..n].copy_from_slice(&path[..n]);
-    u64::from_le_bytes(bytes)
-}
-
-impl Candidate {
-    pub(crate) fn new(index: usize, prefix: Option<&[u8]>) -> Candidate {
-        let prefix = prefix.unwrap_or_default();
-        let n = prefix.len().min(8);
-        let mask = if n == 8 {
-            u64::MAX
-        } else {
-            (1u64 << (8 * n)) - 1
-        };
-        Candidate {
-            index,
-            head: path_head(prefix) & mask,
-            mask,
-            len: prefix.len(),
-        }
-    }
-
-    #[inline]
-    pub(crate) fn accepts(&self, path: &[u8], head: u64, rollouts: &[CompiledRollout]) -> bool {
-        if head & self.mask != self.head || path.len() < self.len {
-            return false;
-        }
-        self.len <= 8
-            || rollouts[self.index]
-                .path_prefix
-                .as_deref()
-                .is_none_or(|p| path.starts_with(p))
-    }
 }

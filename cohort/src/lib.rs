@@ -6,8 +6,10 @@ mod decide;
 mod error;
 pub mod murmur3;
 pub mod schema;
+mod select;
 
-pub use compile::{parse, CompiledConfig, CompiledRollout, MAX_KEY_LEN};
+pub use compile::{parse, CompiledConfig, CompiledRollout};
 pub use decide::{cookie_value, decide, Cohort, Decision, Reason, RequestFacts};
 pub use error::{ConfigError, Result};
 pub use schema::*;
+pub use select::MAX_KEY_LEN;
