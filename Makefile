@@ -28,11 +28,11 @@ lint:
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
 unit: deps
-	$(CARGO) test --locked --release -p cohort -p sluice-filter
-	$(CARGO) test --locked -p sluice-controller
+	$(CARGO) test --locked --release -p sluice-cohort -p sluice-filter
+	$(CARGO) test --locked -p sluice-rollout -p sluice-controller -p sluice
 
 controller:
-	$(CARGO) build --locked -p sluice-controller --bin sluice
+	$(CARGO) build --locked -p sluice --bin sluice
 
 integration: deps wasm controller
 	$(CARGO) test --locked --release -p sluice-integration-tests

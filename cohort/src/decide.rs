@@ -2,9 +2,9 @@
 //! Reads only compiled lookup structures; allocates nothing.
 
 use crate::compile::{CompiledConfig, CompiledRollout};
-use crate::select::{lowered, MAX_KEY_LEN};
 use crate::murmur3::{bucket_basis_points, bucket_unleash, user_hash};
 use crate::schema::{Bucketing, RolloutState, WhenMissing};
+use crate::select::{lowered, MAX_KEY_LEN};
 use sha2::{Digest, Sha256};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

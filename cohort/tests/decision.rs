@@ -1,4 +1,4 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![cfg(test)]
 //! `decide`: decision order, gating, bucketing, raw-byte facts and cookie parsing.
 //! Which rollout a request belongs to is in selection.rs.
 

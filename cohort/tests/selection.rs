@@ -1,4 +1,4 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![cfg(test)]
 //! Rollout selection: the first rollout in config order whose authority and path prefix accept the
 //! request owns it.
 

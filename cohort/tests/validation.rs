@@ -1,4 +1,4 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![cfg(test)]
 //! Config parsing and validation: a rejected document names the JSON path and the bad value.
 
 use cohort::{

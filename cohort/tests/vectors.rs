@@ -1,4 +1,4 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![cfg(test)]
 //! Our murmur3 against vectors from an independent implementation (PyPI `mmh3`, via
 //! scripts/gen-vectors.py), and Unleash compatibility through a full `decide`.
 

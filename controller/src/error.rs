@@ -1,46 +1,17 @@
-/// Everything that can go wrong in the controller, named so that logs and status say what to fix.
+/// What can go wrong at the edges, beyond a round's own errors (`rollout::Error`).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("invalid CohortRollout at {field} = {value}: {problem}")]
-    InvalidSpec {
-        field: String,
-        value: String,
-        problem: String,
-    },
     #[error(transparent)]
-    Config(#[from] cohort::ConfigError),
-    #[error("metrics query failed: {0}")]
-    Metrics(String),
-    #[error("config sink: {0}")]
-    Sink(String),
-    #[error("status store: {0}")]
-    Status(String),
-    #[error("alert: {0}")]
-    Alert(String),
+    Rollout(#[from] rollout::Error),
     #[error("kubernetes: {0}")]
     Kube(#[from] kube::Error),
     #[error("the CohortRollout CRD is not installed: apply deploy/crd.yaml ({0})")]
     CrdMissing(String),
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("{path}: {problem}")]
-    Parse { path: String, problem: String },
 }
 
-impl Error {
-    pub fn invalid(
-        field: impl Into<String>,
-        value: impl std::fmt::Debug,
-        problem: impl Into<String>,
-    ) -> Self {
-        Error::InvalidSpec {
-            field: field.into(),
-            value: format!("{value:?}"),
-            problem: problem.into(),
-        }
+impl From<cohort::ConfigError> for Error {
+    fn from(e: cohort::ConfigError) -> Self {
+        Error::Rollout(e.into())
     }
 }
 

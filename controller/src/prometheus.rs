@@ -2,10 +2,11 @@
 //! the server and the cause, so `analyse` records an Error verdict (which holds the step) and the
 //! status tells an operator which Prometheus to look at.
 
-use crate::analysis::MetricsSource;
-use crate::{Error, Result};
+use crate::process::install_crypto_provider;
 use prometheus_http_query::response::Data;
 use prometheus_http_query::{Client, Error as QueryError};
+use rollout::ports::MetricsSource;
+use rollout::{Error, Result};
 use std::time::Duration;
 
 /// Long enough for a busy Prometheus, short enough that a hung one fails the round instead of
@@ -32,7 +33,7 @@ impl Prometheus {
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(bad("the scheme must be http or https".into()));
         }
-        ensure_crypto_provider();
+        install_crypto_provider();
         // reqwest's own timeout covers connect, headers and body: a server that accepts the
         // connection and never answers is cut off too.
         let http = reqwest::Client::builder()
@@ -50,15 +51,6 @@ impl Prometheus {
 
     pub fn url(&self) -> &str {
         &self.url
-    }
-}
-
-/// reqwest is built with `rustls-no-provider` and panics when it builds a client while no rustls
-/// provider is installed; install the workspace's (ring) unless the binary already chose one.
-fn ensure_crypto_provider() {
-    if rustls::crypto::CryptoProvider::get_default().is_none() {
-        // Losing a race with another thread installing one is fine: any provider will do.
-        let _ = rustls::crypto::ring::default_provider().install_default();
     }
 }
 

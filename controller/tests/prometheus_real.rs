@@ -1,4 +1,4 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![cfg(test)]
 //! `Prometheus` and `analyse` against a real Prometheus (scripts/install-prometheus.sh) scraping an
 //! exporter that mimics the filter's series. Each test runs its own exporter and Prometheus on free
 //! loopback ports, so the tests run in parallel.
@@ -6,11 +6,12 @@
 #[path = "support/prometheus_env.rs"]
 mod env;
 
+use controller::prometheus::Prometheus;
 use env::{Exporter, PromServer, Traffic, ROLLOUT};
-use sluice_controller::analysis::{analyse, MetricsSource, Window};
-use sluice_controller::machine::{self, Action, CheckOutcome, Policy, State, Verdict};
-use sluice_controller::prometheus::Prometheus;
-use sluice_controller::spec::{CheckStatus, MetricCheck, OnFailure};
+use rollout::analysis::{analyse, Window};
+use rollout::api::{CheckStatus, MetricCheck, OnFailure, Verdict};
+use rollout::machine::{self, Action, CheckOutcome, Policy, State};
+use rollout::ports::MetricsSource;
 use std::time::{Duration, Instant};
 
 /// The analysis window. With a 1 s scrape interval, 5 s holds about five samples per series.

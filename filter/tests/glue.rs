@@ -1,5 +1,5 @@
+#![cfg(test)]
 //! The request glue against a fake host: what reaches the upstream, byte for byte.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use cohort::{Cohort, CompiledConfig, Reason};
 use sluice_filter::glue::{is_server_error, on_request, RequestHost};

@@ -1,5 +1,5 @@
+#![cfg(test)]
 //! The `sluice` CLI as people and pipelines use it: plan, bucket and crd print what they promise.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

@@ -1,6 +1,6 @@
+#![cfg(test)]
 //! End to end in local mode: the real Envoy with the built filter, a real Prometheus scraping Envoy,
 //! the `sluice` controller binary and simulated users across regions and cities.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

@@ -1,6 +1,6 @@
+#![cfg(test)]
 //! Config updates through file-based ECDS reach a running Envoy without a restart; an invalid one never
 //! takes effect; per-cohort RED metrics show up in /stats/prometheus.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

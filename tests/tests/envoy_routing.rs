@@ -1,6 +1,6 @@
+#![cfg(test)]
 //! The built .wasm in a real Envoy routes exactly as `cohort::decide` says, and never lets a client
 //! choose its cohort.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

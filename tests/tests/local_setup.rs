@@ -1,5 +1,5 @@
+#![cfg(test)]
 //! The docker-compose file users run cannot be run here: it must stay the tested topology.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

@@ -7,10 +7,9 @@
 //! Usage: rollouts-bench [--rollouts N] [--rounds N]
 
 use cohort::SluiceConfig;
-use sluice_controller::analysis::MetricsSource;
-use sluice_controller::reconcile::{reconcile, Io, Round, Target};
-use sluice_controller::sinks::{Alert, AlertSink, ConfigStore, StatusStore};
-use sluice_controller::spec::{CohortRolloutSpec, CohortRolloutStatus};
+use rollout::api::{CohortRolloutSpec, CohortRolloutStatus};
+use rollout::ports::{Alert, AlertSink, ConfigStore, MetricsSource, StatusStore};
+use rollout::round::{reconcile, Io, Round, Target};
 use std::collections::HashMap;
 use std::process::ExitCode;
 use std::sync::Mutex;
@@ -21,21 +20,21 @@ struct MemStatus(Mutex<HashMap<String, CohortRolloutStatus>>);
 struct NoAlerts;
 struct HealthyMetrics;
 
-type R<T> = sluice_controller::Result<T>;
+type R<T> = rollout::Result<T>;
 
 impl ConfigStore for MemConfig {
     async fn load(&self) -> R<SluiceConfig> {
         Ok(self
             .0
             .lock()
-            .map_err(|e| sluice_controller::Error::Sink(e.to_string()))?
+            .map_err(|e| rollout::Error::Sink(e.to_string()))?
             .clone())
     }
     async fn store(&self, config: &SluiceConfig) -> R<()> {
         *self
             .0
             .lock()
-            .map_err(|e| sluice_controller::Error::Sink(e.to_string()))? = config.clone();
+            .map_err(|e| rollout::Error::Sink(e.to_string()))? = config.clone();
         Ok(())
     }
 }
@@ -45,14 +44,14 @@ impl StatusStore for MemStatus {
         Ok(self
             .0
             .lock()
-            .map_err(|e| sluice_controller::Error::Status(e.to_string()))?
+            .map_err(|e| rollout::Error::Status(e.to_string()))?
             .get(rollout)
             .cloned())
     }
     async fn save(&self, rollout: &str, status: &CohortRolloutStatus) -> R<()> {
         self.0
             .lock()
-            .map_err(|e| sluice_controller::Error::Status(e.to_string()))?
+            .map_err(|e| rollout::Error::Status(e.to_string()))?
             .insert(rollout.into(), status.clone());
         Ok(())
     }
@@ -179,7 +178,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 async fn run() -> R<()> {
     let (n, rounds) = (arg("--rollouts", 1000), arg("--rounds", 7));
-    let spec = spec().map_err(|e| sluice_controller::Error::invalid("spec", "bench", e))?;
+    let spec = spec().map_err(|e| rollout::Error::invalid("spec", "bench", e))?;
     let (_, rss_before, _) = usage();
     let (big, base) = (Fleet::new(n, &spec), Fleet::new(100, &spec));
     // The first round starts every rollout (status created, entry added).
@@ -224,7 +223,7 @@ async fn run() -> R<()> {
         .status
         .0
         .lock()
-        .map_err(|e| sluice_controller::Error::Status(e.to_string()))?
+        .map_err(|e| rollout::Error::Status(e.to_string()))?
         .get("rollout-0000")
         .cloned();
     println!(

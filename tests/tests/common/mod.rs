@@ -41,7 +41,7 @@ pub fn required(path: PathBuf, hint: &str) -> PathBuf {
 pub fn sluice_bin() -> PathBuf {
     required(
         repo_root().join("target/debug/sluice"),
-        "run `cargo build -p sluice-controller`",
+        "run `cargo build -p sluice`",
     )
 }
 

@@ -1,0 +1,213 @@
+//! The command line: the clap tree, and `Args::run`, which dispatches each command to the crate that
+//! does the work.
+
+use crate::render;
+use clap::{Parser, Subcommand, ValueEnum};
+use controller::local::files::{load_rollout, StateFile};
+use controller::local::{self, LocalOptions};
+use controller::{kube, Result};
+use rollout::command::Command;
+use std::path::{Path, PathBuf};
+
+#[derive(Parser)]
+#[command(
+    name = "sluice",
+    version,
+    about = "Progressive delivery inside the service mesh"
+)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the controller: in Kubernetes (watches CohortRollouts), or with --local against an ECDS file.
+    Controller {
+        /// Local mode: the CohortRollout YAML to drive.
+        #[arg(long, value_name = "ROLLOUT.yaml")]
+        local: Option<PathBuf>,
+        #[arg(
+            long,
+            env = "SLUICE_PROMETHEUS",
+            default_value = "http://127.0.0.1:9090"
+        )]
+        prometheus: String,
+        /// Local mode: the Envoy ECDS file carrying the sluice config (the home of the shared settings).
+        #[arg(long, value_name = "PATH", requires = "local")]
+        ecds_file: Option<PathBuf>,
+        /// Local mode: where status is kept.
+        #[arg(long, value_name = "PATH", requires = "local")]
+        state_file: Option<PathBuf>,
+        /// Kubernetes mode: /metrics and /healthz.
+        #[arg(long, default_value = "0.0.0.0:8080")]
+        listen: std::net::SocketAddr,
+        /// Kubernetes mode: watch one namespace only.
+        #[arg(long)]
+        namespace: Option<String>,
+        #[arg(long, env = "POD_NAMESPACE", default_value = "sluice-system")]
+        lease_namespace: String,
+        #[arg(long, env = "POD_NAME", default_value = "sluice-controller")]
+        identity: String,
+    },
+    /// Show every rollout's phase, step and stage.
+    Status {
+        /// Local mode state file; without it, CohortRollouts in Kubernetes.
+        #[arg(long)]
+        state_file: Option<PathBuf>,
+        #[arg(long, short)]
+        namespace: Option<String>,
+    },
+    /// Hold a rollout at its step until resumed.
+    Pause(Target),
+    /// Resume a paused rollout (through a gate into the next step), or restart a rolled-back one.
+    Resume(Target),
+    /// Send every user to the canary now.
+    Promote(Target),
+    /// Send every user back to stable now; the canary keeps running.
+    Abort(Target),
+    /// For each step: eligible cities, share of the city table's population, expected share of users.
+    Plan {
+        rollout: PathBuf,
+        /// A sluice config JSON carrying the city table (e.g. envoy-configs/sluice-config.json).
+        #[arg(long)]
+        cities: PathBuf,
+    },
+    /// Print a user's hash and bucket, exactly as the filter computes them.
+    Bucket {
+        #[arg(long)]
+        salt: String,
+        #[arg(long)]
+        user: String,
+        #[arg(long, value_enum, default_value = "basis-points")]
+        mode: Mode,
+    },
+    /// Print the CohortRollout CRD.
+    Crd,
+}
+
+#[derive(clap::Args)]
+struct Target {
+    name: String,
+    #[arg(long)]
+    state_file: Option<PathBuf>,
+    #[arg(long, short, default_value = "default")]
+    namespace: String,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Mode {
+    BasisPoints,
+    Unleash,
+}
+
+impl Args {
+    pub async fn run(self) -> Result<()> {
+        match self.command {
+            Cmd::Controller {
+                local: Some(rollout_file),
+                prometheus,
+                ecds_file,
+                state_file,
+                ..
+            } => {
+                local::run(LocalOptions {
+                    rollout_file,
+                    prometheus,
+                    ecds_file: ecds_file.unwrap_or_else(|| ".run/ecds/sluice.json".into()),
+                    state_file: state_file.unwrap_or_else(|| ".run/sluice-state.json".into()),
+                })
+                .await
+            }
+            Cmd::Controller {
+                local: None,
+                prometheus,
+                listen,
+                namespace,
+                lease_namespace,
+                identity,
+                ..
+            } => {
+                kube::run(kube::KubeOptions {
+                    prometheus,
+                    listen,
+                    namespace,
+                    lease_namespace,
+                    identity,
+                })
+                .await
+            }
+            Cmd::Status {
+                state_file: Some(path),
+                ..
+            } => {
+                let doc = StateFile { path }.read()?;
+                let rows = doc
+                    .rollouts
+                    .iter()
+                    .map(|(name, status)| (String::new(), name.clone(), Some(status)));
+                print!("{}", render::status_rows(rows, false));
+                Ok(())
+            }
+            Cmd::Status {
+                state_file: None,
+                namespace,
+            } => {
+                let rollouts = kube::commands::list_rollouts(namespace.as_deref()).await?;
+                print!("{}", render::status_table(&rollouts, namespace.is_none()));
+                Ok(())
+            }
+            Cmd::Pause(t) => send(t, Command::Pause).await,
+            Cmd::Resume(t) => send(t, Command::Resume).await,
+            Cmd::Promote(t) => send(t, Command::Promote).await,
+            Cmd::Abort(t) => send(t, Command::Abort).await,
+            Cmd::Plan { rollout, cities } => {
+                print!("{}", plan(&rollout, &cities)?);
+                Ok(())
+            }
+            Cmd::Bucket { salt, user, mode } => {
+                let h = cohort::murmur3::user_hash(salt.as_bytes(), user.as_bytes());
+                match mode {
+                    Mode::BasisPoints => println!(
+                        "h={h} bucket={} (canary iff bucket < percent*100)",
+                        cohort::murmur3::bucket_basis_points(h)
+                    ),
+                    Mode::Unleash => println!(
+                        "h={h} bucket={} (canary iff bucket <= percent)",
+                        cohort::murmur3::bucket_unleash(h)
+                    ),
+                }
+                Ok(())
+            }
+            Cmd::Crd => {
+                print!("{}", kube::crd::crd_yaml()?);
+                Ok(())
+            }
+        }
+    }
+}
+
+async fn send(t: Target, command: Command) -> Result<()> {
+    match t.state_file {
+        Some(path) => StateFile { path }.send_command(&t.name, command)?,
+        None => {
+            kube::commands::send_command(&t.namespace, &t.name, command).await?;
+        }
+    }
+    println!("{command} sent to {}", t.name);
+    Ok(())
+}
+
+fn plan(rollout: &Path, cities: &Path) -> Result<String> {
+    let rollout = load_rollout(rollout)?;
+    let steps = rollout::plan::steps(&rollout.spec)?;
+    let bytes = std::fs::read(cities).map_err(|source| rollout::Error::Io {
+        path: cities.display().to_string(),
+        source,
+    })?;
+    let table = cohort::parse(&bytes)?.cities;
+    Ok(render::plan_table(
+        &steps,
+        &rollout::plan::exposure(&steps, &table),
+    ))
+}

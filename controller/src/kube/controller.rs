@@ -1,0 +1,148 @@
+//! The CohortRollout controller: each change or requeue of a CohortRollout runs one
+//! `rollout::round::reconcile` against the Kubernetes stores, on the schedule of `crate::schedule`.
+
+use super::commands::command_of;
+use super::stores::{BothAlerts, CrdStatusStore, KubeEvents, WasmPluginStore};
+use crate::admin::ControllerMetrics;
+use crate::error::{Error, Result};
+use crate::schedule::{AnalysisClock, FailureBackoff, RolloutKey};
+use crate::webhooks::Webhooks;
+use kube::runtime::controller::Action;
+use kube::{Client, ResourceExt};
+use rollout::api::CohortRollout;
+use rollout::machine::Action as MachineAction;
+use rollout::ports::MetricsSource;
+use rollout::round::{self, Io, Round, Target};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub struct Context<M> {
+    pub client: Client,
+    pub metrics_source: M,
+    pub metrics: Arc<ControllerMetrics>,
+    /// This replica, as the Events' reporting instance.
+    pub identity: String,
+    pub webhook_client: reqwest::Client,
+    pub clock: AnalysisClock,
+    pub backoff: FailureBackoff,
+}
+
+/// The schedule key of a CohortRollout.
+pub fn key_of(rollout: &CohortRollout) -> RolloutKey {
+    (rollout.namespace().unwrap_or_default(), rollout.name_any())
+}
+
+/// The round for this reconcile by the one schedule rule (`AnalysisClock::round`): the command
+/// annotation, checked against the one recorded in status, and whether to analyse.
+pub fn round_for(
+    rollout: &CohortRollout,
+    clock: &AnalysisClock,
+    interval: Duration,
+    now: Instant,
+) -> Round {
+    let handled = rollout
+        .status
+        .as_ref()
+        .and_then(|s| s.last_command.as_deref());
+    clock.round(
+        &key_of(rollout),
+        interval,
+        command_of(rollout),
+        handled,
+        now,
+    )
+}
+
+/// The Kubernetes sinks of one rollout: its WasmPlugin (namespace defaults to the rollout's), its
+/// status subresource, and Events on it plus its webhooks.
+pub fn sinks_for(
+    client: &Client,
+    rollout: &CohortRollout,
+    identity: &str,
+    webhook_client: reqwest::Client,
+) -> (
+    WasmPluginStore,
+    CrdStatusStore,
+    BothAlerts<KubeEvents, Webhooks>,
+) {
+    let namespace = rollout
+        .namespace()
+        .unwrap_or_else(|| client.default_namespace().to_string());
+    let plugin = &rollout.spec.target.wasm_plugin;
+    let plugin_namespace = plugin.namespace.as_deref().unwrap_or(&namespace);
+    let config = WasmPluginStore::new(client.clone(), plugin_namespace, &plugin.name);
+    let status = CrdStatusStore::new(client.clone(), &namespace);
+    let alerts = BothAlerts {
+        first: KubeEvents::new(client.clone(), rollout, identity),
+        second: Webhooks {
+            urls: rollout.spec.alerts.webhooks.clone(),
+            client: webhook_client,
+        },
+    };
+    (config, status, alerts)
+}
+
+/// The controller's reconciler: one round, then wait for the next analysis.
+pub async fn reconcile_rollout<M>(
+    rollout: Arc<CohortRollout>,
+    ctx: Arc<Context<M>>,
+) -> Result<Action>
+where
+    M: MetricsSource + Send + Sync + 'static,
+{
+    Ok(Action::requeue(reconcile_round(&rollout, &ctx).await?))
+}
+
+/// One round for a CohortRollout; returns how long until the next round is due.
+pub async fn reconcile_round<M>(rollout: &CohortRollout, ctx: &Context<M>) -> Result<Duration>
+where
+    M: MetricsSource + Send + Sync,
+{
+    ctx.metrics.reconciles.inc();
+    let key = key_of(rollout);
+    let (namespace, name) = (&key.0, &key.1);
+    // A bad interval is reported by the round itself (InvalidSpec in status); schedule by the default.
+    let interval = rollout::plan::interval(&rollout.spec).unwrap_or(Duration::from_secs(60));
+    let round = round_for(rollout, &ctx.clock, interval, Instant::now());
+    let (config, status, alerts) = sinks_for(
+        &ctx.client,
+        rollout,
+        &ctx.identity,
+        ctx.webhook_client.clone(),
+    );
+    let io = Io {
+        metrics: &ctx.metrics_source,
+        config: &config,
+        status: &status,
+        alerts: &alerts,
+    };
+    let target = Target {
+        name,
+        namespace,
+        spec: &rollout.spec,
+        generation: rollout.metadata.generation,
+    };
+    let outcome = round::reconcile(&io, &target, &round).await?;
+    ctx.backoff.succeeded(&key);
+    ctx.metrics.set_phase(namespace, name, outcome.status.phase);
+    ctx.clock.finished(&key, &outcome, Instant::now());
+    match &outcome.action {
+        Some(MachineAction::Hold(_)) | None => {}
+        Some(action) => {
+            if matches!(action, MachineAction::Rollback(_)) {
+                ctx.metrics.count_rollback(namespace, name);
+            }
+            tracing::info!(%namespace, rollout = %name, ?action, step = outcome.status.current_step, "rollout changed");
+        }
+    }
+    // A second of slack: woken a moment early, the round would find the interval not yet elapsed.
+    Ok(ctx.clock.until_due(&key, interval, Instant::now()) + Duration::from_secs(1))
+}
+
+pub fn error_policy<M>(rollout: Arc<CohortRollout>, error: &Error, ctx: Arc<Context<M>>) -> Action {
+    ctx.metrics.reconcile_failures.inc();
+    let key = key_of(&rollout);
+    let wait = ctx.backoff.failed(&key);
+    tracing::warn!(namespace = %key.0, rollout = %key.1, retry_in = ?wait, "reconcile failed: {error}");
+    Action::requeue(wait)
+}

@@ -1,0 +1,124 @@
+//! Kubernetes mode: watches CohortRollouts, leader election, /metrics and /healthz.
+//!
+//! `controller` runs one round per CohortRollout over the `stores`; `lease` elects the leader;
+//! `commands` carries people's commands (an annotation) and lists rollouts; `crd` checks the CRD.
+//!
+//! Only the replica holding the Lease runs the controller; the others wait. Each leadership term
+//! starts a fresh controller (and a fresh analysis clock, so no rollout is analysed twice in one
+//! interval across a handover).
+
+pub mod commands;
+pub mod controller;
+pub mod crd;
+pub mod lease;
+pub mod stores;
+
+use crate::admin::{self, ControllerMetrics};
+use crate::error::Result;
+use crate::process::{install_crypto_provider, shutdown_signal};
+use crate::prometheus::Prometheus;
+use crate::schedule::{AnalysisClock, FailureBackoff};
+use controller::{error_policy, reconcile_rollout, Context};
+use futures::StreamExt;
+use kube::runtime::{watcher, Controller};
+use kube::{Api, Client};
+use lease::{LeaderElector, LeaseSettings};
+use rollout::api::CohortRollout;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub struct KubeOptions {
+    pub prometheus: String,
+    pub listen: SocketAddr,
+    /// Watch one namespace; None = all.
+    pub namespace: Option<String>,
+    pub lease_namespace: String,
+    pub identity: String,
+}
+
+pub async fn run(opts: KubeOptions) -> Result<()> {
+    install_crypto_provider();
+    let client = Client::try_default().await?;
+    run_with_client(client, opts).await
+}
+
+/// `run` with a given client: checks the CRD first, then serves /metrics and /healthz and reconciles
+/// while this replica is the leader, until SIGTERM or Ctrl-C.
+pub async fn run_with_client(client: Client, opts: KubeOptions) -> Result<()> {
+    crd::ensure_crd(&client).await?;
+    install_crypto_provider();
+    // A wrong URL fails here, at start, rather than as an Error verdict in every round.
+    Prometheus::new(&opts.prometheus)?;
+    let webhook_client = crate::webhooks::client()?;
+    let metrics = Arc::new(ControllerMetrics::new());
+    tracing::info!(identity = %opts.identity, namespace = ?opts.namespace, prometheus = %opts.prometheus, "sluice controller starting");
+    tokio::select! {
+        served = admin::serve(opts.listen, metrics.clone()) => Ok(served?),
+        led = lead(client, &opts, metrics, webhook_client) => led,
+        signal = shutdown_signal() => {
+            tracing::info!("shutting down");
+            signal
+        }
+    }
+}
+
+/// Forever: wait for the Lease, reconcile while holding it, stop when it is lost.
+async fn lead(
+    client: Client,
+    opts: &KubeOptions,
+    metrics: Arc<ControllerMetrics>,
+    webhook_client: reqwest::Client,
+) -> Result<()> {
+    let settings = LeaseSettings::new(&opts.lease_namespace, &opts.identity);
+    loop {
+        let mut elector = LeaderElector::new(client.clone(), settings.clone());
+        tracing::info!(lease = %format!("{}/{}", settings.namespace, settings.name), "waiting for the leader Lease");
+        elector.acquire().await;
+        metrics.leader.set(1);
+        tracing::info!("holding the leader Lease: reconciling");
+        let ctx = Arc::new(Context {
+            client: client.clone(),
+            metrics_source: Prometheus::new(&opts.prometheus)?,
+            metrics: metrics.clone(),
+            identity: opts.identity.clone(),
+            webhook_client: webhook_client.clone(),
+            clock: AnalysisClock::default(),
+            backoff: FailureBackoff::default(),
+        });
+        let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<()>();
+        let holding = tokio::spawn(async move {
+            elector.hold().await;
+            let _ = lost_tx.send(());
+        });
+        watch(client.clone(), opts.namespace.as_deref(), ctx, lost_rx).await;
+        holding.abort();
+        metrics.leader.set(0);
+        tracing::warn!("lost the leader Lease: reconciling stopped");
+    }
+}
+
+/// Runs the controller until `stop` fires (in-flight rounds finish first).
+async fn watch(
+    client: Client,
+    namespace: Option<&str>,
+    ctx: Arc<Context<Prometheus>>,
+    stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    let api: Api<CohortRollout> = match namespace {
+        Some(ns) => Api::namespaced(client, ns),
+        None => Api::all(client),
+    };
+    Controller::new(api, watcher::Config::default())
+        .graceful_shutdown_on(async move {
+            let _ = stop.await;
+        })
+        .run(reconcile_rollout, error_policy, ctx)
+        .for_each(|result| async move {
+            match result {
+                Ok((object, _)) => tracing::debug!(rollout = %object, "reconciled"),
+                // Failed rounds are logged by the error policy; this is the watch itself.
+                Err(e) => tracing::debug!("controller: {e}"),
+            }
+        })
+        .await;
+}

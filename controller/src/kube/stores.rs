@@ -1,0 +1,263 @@
+//! The rollout core's ports over the Kubernetes API: the sluice config in an Istio WasmPlugin's
+//! `pluginConfig`, status on the CohortRollout status subresource, alerts as Kubernetes Events.
+//!
+//! The WasmPlugin's `pluginConfig` is the one home of the shared settings (identity, geo headers,
+//! city table, overrides): people edit those there, and each CohortRollout owns one `rollouts[]` entry.
+
+use cohort::SluiceConfig;
+use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{
+    Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
+};
+use kube::{Client, Resource, ResourceExt};
+use rollout::api::{CohortRollout, CohortRolloutStatus};
+use rollout::ports::{Alert, AlertKind, AlertSink, ConfigStore, StatusStore};
+use rollout::{Error, Result};
+use serde_json::json;
+use std::sync::{Mutex, PoisonError};
+
+/// The field manager of every write; also the Events' reporting controller.
+pub const FIELD_MANAGER: &str = "sluice-controller";
+pub const REPORTING_CONTROLLER: &str = "sluice.dev/controller";
+
+/// Istio's WasmPlugin, reached untyped: only `spec.pluginConfig` is ours.
+pub fn wasm_plugin_resource() -> ApiResource {
+    let gvk = GroupVersionKind::gvk("extensions.istio.io", "v1alpha1", "WasmPlugin");
+    ApiResource::from_gvk_with_plural(&gvk, "wasmplugins")
+}
+
+/// The sluice config in a WasmPlugin's `spec.pluginConfig`. `store` is a server-side apply of only
+/// that field, conditional on the `resourceVersion` that `load` saw: when another CohortRollout (or a
+/// person) changed the WasmPlugin in between, the API server answers 409 and the round fails instead of
+/// overwriting their change; the next round merges into the fresh document.
+pub struct WasmPluginStore {
+    api: Api<DynamicObject>,
+    namespace: String,
+    name: String,
+    loaded_version: Mutex<Option<String>>,
+}
+
+impl WasmPluginStore {
+    pub fn new(client: Client, namespace: &str, name: &str) -> Self {
+        WasmPluginStore {
+            api: Api::namespaced_with(client, namespace, &wasm_plugin_resource()),
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            loaded_version: Mutex::new(None),
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!("WasmPlugin {}/{}", self.namespace, self.name)
+    }
+
+    fn remember(&self, version: Option<String>) {
+        *self
+            .loaded_version
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = version;
+    }
+}
+
+impl ConfigStore for WasmPluginStore {
+    async fn load(&self) -> Result<SluiceConfig> {
+        let plugin = self.api.get(&self.name).await.map_err(|e| match &e {
+            kube::Error::Api(s) if s.is_not_found() => Error::Sink(format!(
+                "{} not found: create it with the sluice filter and its pluginConfig (see deploy/example/wasmplugin.yaml)",
+                self.describe()
+            )),
+            _ => Error::Sink(format!("GET {}: {e}", self.describe())),
+        })?;
+        let config = plugin.data.pointer("/spec/pluginConfig").ok_or_else(|| {
+            Error::Sink(format!(
+                "{} has no spec.pluginConfig: put the sluice config with the shared settings there \
+                 (generation, cities, identity, overrides, rollouts: [])",
+                self.describe()
+            ))
+        })?;
+        let bytes = serde_json::to_vec(config)
+            .map_err(|e| Error::Sink(format!("{}: {e}", self.describe())))?;
+        let parsed = cohort::parse(&bytes)
+            .map_err(|e| Error::Sink(format!("{} spec.pluginConfig: {e}", self.describe())))?;
+        self.remember(plugin.metadata.resource_version);
+        Ok(parsed)
+    }
+
+    async fn store(&self, config: &SluiceConfig) -> Result<()> {
+        // Never write what the filter would reject.
+        cohort::CompiledConfig::compile(config)?;
+        let version = self
+            .loaded_version
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let version = version.ok_or_else(|| {
+            Error::Sink(format!(
+                "{}: store without a load: no resourceVersion to apply against",
+                self.describe()
+            ))
+        })?;
+        let resource = wasm_plugin_resource();
+        let body = json!({
+            "apiVersion": resource.api_version,
+            "kind": resource.kind,
+            "metadata": {"name": self.name, "namespace": self.namespace, "resourceVersion": version},
+            "spec": {"pluginConfig": config},
+        });
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        match self.api.patch(&self.name, &params, &Patch::Apply(&body)).await {
+            Ok(applied) => {
+                self.remember(applied.metadata.resource_version);
+                Ok(())
+            }
+            Err(kube::Error::Api(s)) if s.is_conflict() => Err(Error::Sink(format!(
+                "{} changed since it was read (409 Conflict: {}); not overwritten, the next round merges again",
+                self.describe(),
+                s.message
+            ))),
+            Err(e) => Err(Error::Sink(format!("apply {} spec.pluginConfig: {e}", self.describe()))),
+        }
+    }
+}
+
+/// Status on the CohortRollout status subresource. `load` GETs it (the watch cache may not have our
+/// last write yet, and a stale status could advance a step twice); `save` is a server-side apply, so
+/// a field that became empty (and is left out of the document) is removed rather than kept.
+pub struct CrdStatusStore {
+    api: Api<CohortRollout>,
+}
+
+impl CrdStatusStore {
+    pub fn new(client: Client, namespace: &str) -> Self {
+        CrdStatusStore {
+            api: Api::namespaced(client, namespace),
+        }
+    }
+}
+
+impl StatusStore for CrdStatusStore {
+    async fn load(&self, rollout: &str) -> Result<Option<CohortRolloutStatus>> {
+        let object = self
+            .api
+            .get_status(rollout)
+            .await
+            .map_err(|e| Error::Status(format!("GET CohortRollout {rollout} status: {e}")))?;
+        Ok(object.status)
+    }
+
+    async fn save(&self, rollout: &str, status: &CohortRolloutStatus) -> Result<()> {
+        let body = json!({
+            "apiVersion": CohortRollout::api_version(&()),
+            "kind": CohortRollout::kind(&()),
+            "metadata": {"name": rollout},
+            "status": status,
+        });
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        self.api
+            .patch_status(rollout, &params, &Patch::Apply(&body))
+            .await
+            .map_err(|e| Error::Status(format!("apply CohortRollout {rollout} status: {e}")))?;
+        Ok(())
+    }
+}
+
+/// Alerts as `events.k8s.io/v1` Events on the CohortRollout, shown by `kubectl describe` and
+/// `kubectl events`. Each alert is its own Event: merging repeats into a series would keep the first
+/// note ("step 1") while the rollout is at step 3.
+pub struct KubeEvents {
+    api: Api<Event>,
+    regarding: ObjectReference,
+    /// The reporting replica (pod name).
+    instance: String,
+}
+
+impl KubeEvents {
+    pub fn new(client: Client, rollout: &CohortRollout, instance: &str) -> Self {
+        let namespace = rollout
+            .namespace()
+            .unwrap_or_else(|| client.default_namespace().to_string());
+        KubeEvents {
+            api: Api::namespaced(client, &namespace),
+            regarding: rollout.object_ref(&()),
+            instance: instance.to_string(),
+        }
+    }
+}
+
+/// Reason (shown by kubectl) and action of the Event for an alert.
+pub fn event_reason(kind: AlertKind) -> (&'static str, &'static str) {
+    match kind {
+        AlertKind::Step => ("StepAdvanced", "AdvanceStep"),
+        AlertKind::Pause => ("Paused", "Pause"),
+        AlertKind::Rollback => ("RolledBack", "Rollback"),
+        AlertKind::Promotion => ("Promoted", "Promote"),
+    }
+}
+
+/// The API server rejects a note over 1 kB.
+fn truncate(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max.saturating_sub(3);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &text[..end])
+}
+
+impl AlertSink for KubeEvents {
+    async fn send(&self, alert: &Alert) -> Result<()> {
+        let (reason, action) = event_reason(alert.kind);
+        let now = Timestamp::now();
+        let subject = self.regarding.name.as_deref().unwrap_or(FIELD_MANAGER);
+        let event = Event {
+            metadata: ObjectMeta {
+                name: Some(format!("{subject}.{:x}", now.as_nanosecond())),
+                namespace: self.regarding.namespace.clone(),
+                ..ObjectMeta::default()
+            },
+            event_time: Some(MicroTime(now)),
+            type_: Some(
+                if alert.kind == AlertKind::Rollback {
+                    "Warning"
+                } else {
+                    "Normal"
+                }
+                .into(),
+            ),
+            reason: Some(reason.into()),
+            action: Some(action.into()),
+            note: Some(truncate(&alert.text, 1024)),
+            regarding: Some(self.regarding.clone()),
+            reporting_controller: Some(REPORTING_CONTROLLER.into()),
+            reporting_instance: Some(truncate(&self.instance, 128)),
+            ..Event::default()
+        };
+        self.api
+            .create(&PostParams::default(), &event)
+            .await
+            .map_err(|e| Error::Alert(format!("Kubernetes Event {reason} for {subject}: {e}")))?;
+        Ok(())
+    }
+}
+
+/// One alert sink out of two: both are always tried, so a failing webhook never costs the Event.
+pub struct BothAlerts<A, B> {
+    pub first: A,
+    pub second: B,
+}
+
+impl<A: AlertSink + Sync, B: AlertSink + Sync> AlertSink for BothAlerts<A, B> {
+    async fn send(&self, alert: &Alert) -> Result<()> {
+        let (first, second) = futures::join!(self.first.send(alert), self.second.send(alert));
+        match (first, second) {
+            (Err(a), Err(b)) => Err(Error::Alert(format!("{a}; {b}"))),
+            (Err(e), Ok(())) | (Ok(()), Err(e)) => Err(e),
+            (Ok(()), Ok(())) => Ok(()),
+        }
+    }
+}

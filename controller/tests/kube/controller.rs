@@ -1,0 +1,285 @@
+//! The controller glue: when a round analyses, how a command annotation reaches the round, the
+//! error backoff, and the controller's own /metrics and /healthz.
+
+use crate::fixtures::*;
+use controller::admin::{router, ControllerMetrics};
+use controller::kube::controller::{reconcile_round, round_for, Context};
+use controller::schedule::{AnalysisClock, FailureBackoff};
+use http::Method;
+use rollout::api::{CohortRollout, CohortRolloutStatus, Phase};
+use rollout::command::Command;
+use rollout::machine::Action;
+use rollout::ports::MetricsSource;
+use rollout::round::Outcome;
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+fn key() -> (String, String) {
+    ("shop".into(), "checkout".into())
+}
+
+#[test]
+fn a_rollout_first_seen_waits_one_interval_before_its_analysis() {
+    let clock = AnalysisClock::default();
+    let start = Instant::now();
+    // First sight (controller start or a new leader): the previous leader may have just analysed.
+    assert!(!clock.due(&key(), MINUTE, start));
+    assert!(!clock.due(&key(), MINUTE, start + Duration::from_secs(59)));
+    assert!(clock.due(&key(), MINUTE, start + MINUTE));
+    assert_eq!(
+        clock.until_due(&key(), MINUTE, start + Duration::from_secs(20)),
+        Duration::from_secs(40)
+    );
+    clock.restart(&key(), start + MINUTE);
+    assert!(!clock.due(&key(), MINUTE, start + MINUTE + Duration::from_secs(1)));
+    assert!(clock.due(&key(), MINUTE, start + 2 * MINUTE));
+}
+
+fn rollout(annotation: Option<&str>, last_command: Option<&str>) -> CohortRollout {
+    let mut object = cohort_rollout(
+        "checkout",
+        "shop.example.com",
+        Some(json!({"lastCommand": last_command})),
+    );
+    if let Some(value) = annotation {
+        object["metadata"]["annotations"] = json!({"sluice.dev/command": value});
+    }
+    serde_json::from_value(object).unwrap()
+}
+
+#[test]
+fn a_fresh_command_takes_the_round_and_analysis_waits_for_the_next() {
+    let clock = AnalysisClock::default();
+    let start = Instant::now();
+    clock.restart(&key(), start);
+    let due = start + MINUTE;
+
+    let round = round_for(&rollout(Some("pause/7f3a"), None), &clock, MINUTE, due);
+    assert_eq!(
+        round.command,
+        Some(("pause/7f3a".to_string(), Command::Pause))
+    );
+    assert!(!round.analyse);
+    // Once handled (recorded in status), the same annotation no longer holds analysis back.
+    let round = round_for(
+        &rollout(Some("pause/7f3a"), Some("pause/7f3a")),
+        &clock,
+        MINUTE,
+        due,
+    );
+    assert!(round.analyse);
+    // The analysing round restarted the interval: the next round at the same instant waits.
+    let round = round_for(&rollout(None, None), &clock, MINUTE, due);
+    assert!(!round.analyse);
+    // A malformed annotation is ignored (and logged), never stops the rollout's analysis.
+    let clock = AnalysisClock::default();
+    clock.restart(&key(), start);
+    let round = round_for(&rollout(Some("pause"), None), &clock, MINUTE, due);
+    assert_eq!((round.command, round.analyse), (None, true));
+}
+
+fn outcome(action: Option<Action>, command_applied: bool) -> Outcome {
+    Outcome {
+        action,
+        status: CohortRolloutStatus::default(),
+        status_written: true,
+        command_applied,
+    }
+}
+
+#[test]
+fn a_round_that_moved_the_rollout_or_handled_a_command_restarts_the_interval() {
+    let start = Instant::now();
+    let later = start + Duration::from_secs(30);
+    let restarts = |outcome: Outcome| {
+        let clock = AnalysisClock::default();
+        clock.restart(&key(), start);
+        clock.finished(&key(), &outcome, later);
+        clock.until_due(&key(), MINUTE, later) == MINUTE
+    };
+    assert!(restarts(outcome(Some(Action::Advance), false)));
+    assert!(restarts(outcome(Some(Action::Rollback("x".into())), false)));
+    assert!(restarts(outcome(Some(Action::Pause("x".into())), true)));
+    // `resume` of a rollout a person paused holds at its step; the interval restarts all the same.
+    assert!(restarts(outcome(
+        Some(Action::Hold("resumed".into())),
+        true
+    )));
+    // An analysis that holds, or a round with nothing to do, leaves the interval running.
+    assert!(!restarts(outcome(
+        Some(Action::Hold("inconclusive".into())),
+        false
+    )));
+    assert!(!restarts(outcome(None, false)));
+}
+
+#[test]
+fn failed_rounds_back_off_from_five_seconds_to_five_minutes() {
+    let backoff = FailureBackoff::default();
+    let waits: Vec<u64> = (0..9).map(|_| backoff.failed(&key()).as_secs()).collect();
+    assert_eq!(waits, [5, 10, 20, 40, 80, 160, 300, 300, 300]);
+    backoff.succeeded(&key());
+    assert_eq!(backoff.failed(&key()), Duration::from_secs(5));
+}
+
+/// Counts queries; answers a healthy canary.
+#[derive(Default)]
+struct CountingPrometheus {
+    queries: AtomicUsize,
+}
+
+impl MetricsSource for CountingPrometheus {
+    async fn query(&self, _promql: &str) -> Result<Option<f64>, String> {
+        self.queries.fetch_add(1, Ordering::SeqCst);
+        Ok(Some(100.0))
+    }
+}
+
+fn context(client: kube::Client) -> Context<CountingPrometheus> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Context {
+        client,
+        metrics_source: CountingPrometheus::default(),
+        metrics: Arc::new(ControllerMetrics::new()),
+        identity: "sluice-controller-0".into(),
+        webhook_client: reqwest::Client::new(),
+        clock: AnalysisClock::default(),
+        backoff: FailureBackoff::default(),
+    }
+}
+
+fn step_0_status(last_command: Option<&str>) -> Value {
+    json!({
+        "phase": "Progressing", "currentStep": 0, "lastProgressTime": 1_700_000_000u64,
+        "stage": {"regions": ["eu-south"], "maxCityPopulation": 100000, "percent": 10.0},
+        "configGeneration": 8, "observedGeneration": 3, "lastCommand": last_command,
+        "conditions": [{"type": "Progressing", "status": "True", "reason": "Waiting", "message": "step 0: waiting for the next interval"}],
+    })
+}
+
+fn plugin_at_step_0(state: &str) -> Value {
+    let mut config = shared_plugin_config();
+    config["generation"] = json!(8);
+    config["rollouts"] = json!([{
+        "name": "checkout", "match": {"authority": "shop.example.com"}, "bucketing": "basis_points",
+        "stage": {"regions": ["eu-south"], "max_city_population": 100000, "percent": 10.0},
+        "state": state, "routing_header": "x-sluice-cohort",
+    }]);
+    wasm_plugin("30", config)
+}
+
+#[tokio::test]
+async fn after_a_restart_the_first_round_neither_analyses_nor_writes() {
+    let (client, mut server) = mock_client();
+    let object = cohort_rollout("checkout", "shop.example.com", Some(step_0_status(None)));
+    let served = object.clone();
+    let scenario = tokio::spawn(async move {
+        let (_, send) = expect_call(
+            &mut server,
+            Method::GET,
+            &format!("{}/status", rollout_uri("checkout")),
+        )
+        .await;
+        reply(send, 200, &served);
+        let (_, send) = expect_call(&mut server, Method::GET, PLUGIN_URI).await;
+        reply(send, 200, &plugin_at_step_0("progressing"));
+        expect_no_more_calls(&mut server).await;
+    });
+    let ctx = context(client);
+    let rollout: CohortRollout = serde_json::from_value(object).unwrap();
+    let wait = reconcile_round(&rollout, &ctx).await.unwrap();
+    assert!(
+        wait > MINUTE && wait <= MINUTE + Duration::from_secs(1),
+        "{wait:?}"
+    );
+    assert_eq!(
+        ctx.metrics_source.queries.load(Ordering::SeqCst),
+        0,
+        "no analysis in the first round"
+    );
+    drop(ctx);
+    scenario.await.unwrap();
+}
+
+#[tokio::test]
+async fn the_command_annotation_pauses_the_rollout_once() {
+    let (client, mut server) = mock_client();
+    let mut object = cohort_rollout("checkout", "shop.example.com", Some(step_0_status(None)));
+    object["metadata"]["annotations"] = json!({"sluice.dev/command": "pause/7f3a"});
+    let served = object.clone();
+    let scenario = tokio::spawn(async move {
+        let status_uri = format!("{}/status", rollout_uri("checkout"));
+        let (_, send) = expect_call(&mut server, Method::GET, &status_uri).await;
+        reply(send, 200, &served);
+        let (_, send) = expect_call(&mut server, Method::GET, PLUGIN_URI).await;
+        reply(send, 200, &plugin_at_step_0("progressing"));
+        expect_round_writes(&mut server, &status_uri, &served, "30", "31").await
+    });
+    let ctx = context(client);
+    let rollout: CohortRollout = serde_json::from_value(object).unwrap();
+    reconcile_round(&rollout, &ctx).await.unwrap();
+    let metrics = ctx.metrics.encode().unwrap();
+    drop(ctx);
+    let (status, applied, event) = scenario.await.unwrap();
+    assert_eq!(status["status"]["phase"], "Paused");
+    assert_eq!(status["status"]["lastCommand"], "pause/7f3a");
+    assert_eq!(applied["rollouts"][0]["state"], "paused");
+    assert_eq!(
+        (event["reason"].as_str(), event["type"].as_str()),
+        (Some("Paused"), Some("Normal"))
+    );
+    assert!(
+        metrics.contains("sluice_controller_reconciles_total 1"),
+        "{metrics}"
+    );
+    let paused =
+        r#"sluice_controller_rollout_phase{namespace="shop",rollout="checkout",phase="Paused"} 1"#;
+    assert!(metrics.contains(paused), "{metrics}");
+    let progressing = r#"sluice_controller_rollout_phase{namespace="shop",rollout="checkout",phase="Progressing"} 0"#;
+    assert!(metrics.contains(progressing), "{metrics}");
+}
+
+#[tokio::test]
+async fn metrics_and_healthz_are_served() {
+    let metrics = Arc::new(ControllerMetrics::new());
+    metrics.reconciles.inc();
+    metrics.count_rollback("shop", "checkout");
+    metrics.set_phase("shop", "checkout", Phase::RolledBack);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move { axum::serve(listener, router(metrics)).await });
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    let health = http
+        .get(format!("http://{address}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    assert_eq!(health.text().await.unwrap(), "ok\n");
+    let text = http
+        .get(format!("http://{address}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "sluice_controller_reconciles_total 1",
+        "sluice_controller_reconcile_failures_total 0",
+        r#"sluice_controller_rollbacks_total{namespace="shop",rollout="checkout"} 1"#,
+        r#"sluice_controller_rollout_phase{namespace="shop",rollout="checkout",phase="RolledBack"} 1"#,
+        "sluice_controller_leader 0",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "{line} missing from\n{text}"
+        );
+    }
+    server.abort();
+}

@@ -1,0 +1,174 @@
+//! SLI checks: PromQL for the built-in SLIs and custom templates, and the verdict of each value.
+//! Values come through the `MetricsSource` port; the controller implements it over Prometheus' HTTP API.
+
+use crate::api::{BuiltinSli, CheckStatus, MetricCheck, ThresholdRange, Verdict};
+use crate::ports::MetricsSource;
+
+/// The variables a query template may use.
+pub struct Window<'a> {
+    pub rollout: &'a str,
+    /// A PromQL duration, e.g. `30s`.
+    pub range: &'a str,
+}
+
+pub fn samples_query(w: &Window<'_>) -> String {
+    format!(
+        "sum(increase(sluice_requests_total{{sluice_rollout=\"{}\",sluice_cohort=\"canary\"}}[{}]))",
+        w.rollout, w.range
+    )
+}
+
+/// The query of a check for one cohort, variables resolved.
+pub fn resolve(check: &MetricCheck, w: &Window<'_>, cohort: &str) -> String {
+    let selector = format!(
+        "sluice_rollout=\"{}\",sluice_cohort=\"{cohort}\"",
+        w.rollout
+    );
+    match (check.builtin, &check.query) {
+        (Some(BuiltinSli::SuccessRate), _) => format!(
+            "100 * (1 - sum(increase(sluice_responses_5xx_total{{{selector}}}[{r}])) / sum(increase(sluice_requests_total{{{selector}}}[{r}])))",
+            r = w.range
+        ),
+        (Some(BuiltinSli::LatencyP99), _) => format!(
+            "histogram_quantile(0.99, sum by (le) (rate(sluice_upstream_latency_ms_bucket{{{selector}}}[{}])))",
+            w.range
+        ),
+        (None, Some(template)) => template
+            .replace("{{rollout}}", w.rollout)
+            .replace("{{cohort}}", cohort)
+            .replace("{{interval}}", w.range),
+        (None, None) => String::new(),
+    }
+}
+
+/// Higher is better for a success rate, or for a custom check bounded only from below.
+fn higher_is_better(check: &MetricCheck) -> bool {
+    match check.builtin {
+        Some(BuiltinSli::SuccessRate) => true,
+        Some(BuiltinSli::LatencyP99) => false,
+        None => check
+            .compare_to_stable
+            .and_then(|c| c.higher_is_better)
+            .unwrap_or(check.threshold_range.min.is_some() && check.threshold_range.max.is_none()),
+    }
+}
+
+/// The verdict of one value; pure, so the rules are table-tested.
+pub fn verdict(
+    check: &MetricCheck,
+    value: Option<f64>,
+    stable: Option<f64>,
+    samples: Option<u64>,
+    min_samples: u64,
+) -> (Verdict, String) {
+    let samples = samples.unwrap_or(0);
+    if samples < min_samples {
+        return (
+            Verdict::Inconclusive,
+            format!("{samples} canary requests, {min_samples} needed"),
+        );
+    }
+    let Some(value) = value.filter(|v| v.is_finite()) else {
+        return (Verdict::Inconclusive, "no data".into());
+    };
+    let ThresholdRange { min, max } = check.threshold_range;
+    if let Some(min) = min.filter(|m| value < *m) {
+        return (
+            Verdict::Fail,
+            format!("{value:.3} is below the minimum {min}"),
+        );
+    }
+    if let Some(max) = max.filter(|m| value > *m) {
+        return (
+            Verdict::Fail,
+            format!("{value:.3} is above the maximum {max}"),
+        );
+    }
+    if let Some(cmp) = check.compare_to_stable {
+        let Some(stable) = stable.filter(|v| v.is_finite()) else {
+            return (
+                Verdict::Inconclusive,
+                "no stable data to compare with".into(),
+            );
+        };
+        let d = cmp.max_relative_degradation;
+        let worse = if higher_is_better(check) {
+            value < stable * (1.0 - d)
+        } else {
+            value > stable * (1.0 + d)
+        };
+        if worse {
+            return (
+                Verdict::Fail,
+                format!(
+                    "{value:.3} is more than {:.0}% worse than stable's {stable:.3}",
+                    d * 100.0
+                ),
+            );
+        }
+    }
+    (Verdict::Pass, format!("{value:.3} within range"))
+}
+
+/// Runs every check for this interval. A failed query is an Error verdict, never a pass.
+pub async fn analyse<M: MetricsSource>(
+    source: &M,
+    checks: &[MetricCheck],
+    w: &Window<'_>,
+    min_samples: u64,
+) -> Vec<CheckStatus> {
+    let samples_q = samples_query(w);
+    let samples = source.query(&samples_q).await;
+    let mut out = Vec::with_capacity(checks.len());
+    for check in checks {
+        let query = resolve(check, w, "canary");
+        let status = |verdict, value, stable_value, samples, message| CheckStatus {
+            name: check.name.clone(),
+            query: query.clone(),
+            value,
+            stable_value,
+            samples,
+            verdict,
+            message,
+        };
+        let samples = match &samples {
+            Ok(s) => s.map(|s| s.max(0.0).round() as u64),
+            Err(e) => {
+                out.push(status(
+                    Verdict::Error,
+                    None,
+                    None,
+                    None,
+                    format!("{samples_q}: {e}"),
+                ));
+                continue;
+            }
+        };
+        let value = match source.query(&query).await {
+            Ok(v) => v,
+            Err(e) => {
+                out.push(status(Verdict::Error, None, None, samples, e));
+                continue;
+            }
+        };
+        let stable = match check.compare_to_stable {
+            None => None,
+            Some(_) => match source.query(&resolve(check, w, "stable")).await {
+                Ok(v) => v,
+                Err(e) => {
+                    out.push(status(
+                        Verdict::Error,
+                        value,
+                        None,
+                        samples,
+                        format!("stable: {e}"),
+                    ));
+                    continue;
+                }
+            },
+        };
+        let (verdict, message) = verdict(check, value, stable, samples, min_samples);
+        out.push(status(verdict, value, stable, samples, message));
+    }
+    out
+}

@@ -1,0 +1,322 @@
+//! The `CohortRollout` custom resource (`sluice.dev/v1alpha1`) and the words of its API: phases,
+//! verdicts and the commands people send. The same document, as YAML, drives local mode. Field names
+//! follow Flagger / Argo Rollouts where they mean the same thing.
+
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "sluice.dev",
+    version = "v1alpha1",
+    kind = "CohortRollout",
+    namespaced,
+    status = "CohortRolloutStatus",
+    shortname = "cro",
+    printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
+    printcolumn = r#"{"name":"Step","type":"integer","jsonPath":".status.currentStep"}"#,
+    printcolumn = r#"{"name":"Percent","type":"number","jsonPath":".status.stage.percent"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct CohortRolloutSpec {
+    pub target: Target,
+    /// Explicit steps, in order. Either `steps` or `stepsFrom`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<Step>,
+    /// A shorthand that expands into steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps_from: Option<StepShorthand>,
+    pub analysis: Analysis,
+    #[serde(default)]
+    pub alerts: Alerts,
+}
+
+/// Where the config goes and which rollout entry of it this resource owns.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Target {
+    /// The Istio WasmPlugin carrying the sluice config. Its `pluginConfig` is the one home of the shared
+    /// settings (identity, geo headers, city table, overrides); each CohortRollout owns one `rollouts[]` entry.
+    pub wasm_plugin: ObjectRef,
+    /// The entry name in `rollouts[]`; defaults to the CohortRollout's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<String>,
+    #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
+    pub request_match: Option<RequestMatch>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub salt: Option<String>,
+    /// `basisPoints` (0.01% resolution) or `unleash` (Unleash-compatible, whole percents).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucketing: Option<BucketingSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing_header: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectRef {
+    pub name: String,
+    /// Defaults to the CohortRollout's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestMatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authority: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_prefix: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum BucketingSpec {
+    BasisPoints,
+    Unleash,
+}
+
+/// One stage of exposure. Every step must expose a superset of the previous one.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Step {
+    /// Eligible regions; empty = all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub regions: Vec<String>,
+    /// Cities with population <= this are eligible; absent = all cities.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_city_population: Option<u64>,
+    /// Share of eligible users, 0..=100 in steps of 0.01.
+    pub percent: f64,
+    /// A gate: the rollout pauses before this step until a person resumes it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pause_before: bool,
+}
+
+/// Exactly one of `linear` or `rings` (a struct of options keeps the CRD schema structural).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StepShorthand {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linear: Option<LinearSteps>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rings: Option<RingSteps>,
+}
+
+/// Flagger-style weights: `start`, `start + step`, ... up to `max` percent ("+1% every interval"),
+/// within fixed regions and city cutoff.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LinearSteps {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub regions: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_city_population: Option<u64>,
+    pub start: f64,
+    pub step: f64,
+    pub max: f64,
+}
+
+/// Rings: the small cities of the first region (one step per cutoff, ascending), then that whole region,
+/// then each next region whole, then every region; each at `percent` of the eligible users.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RingSteps {
+    pub regions: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub small_city_cutoffs: Vec<u64>,
+    #[serde(default = "hundred")]
+    pub percent: f64,
+}
+
+fn hundred() -> f64 {
+    100.0
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Analysis {
+    /// How often SLIs are evaluated and a step may advance ("1s", "60s", "5m"). Default 60s.
+    #[serde(default = "default_interval")]
+    pub interval: String,
+    /// The range of each query (`{{interval}}` in templates); defaults to `interval`. Make it a few
+    /// scrape intervals long: `rate()` needs at least two samples in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<String>,
+    /// Failed checks (over the whole rollout) before it fails; a `critical` metric fails it at once.
+    #[serde(default = "default_threshold")]
+    pub threshold: u32,
+    /// Canary requests needed in an interval for a check to count; fewer = Inconclusive.
+    #[serde(default = "default_min_samples")]
+    pub min_samples: u64,
+    /// Consecutive rounds with a query Error before the rollout fails.
+    #[serde(default = "default_max_consecutive_errors")]
+    pub max_consecutive_errors: u32,
+    /// Fail the rollout when no step advanced for this long ("30m"); absent = never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress_deadline: Option<String>,
+    #[serde(default)]
+    pub on_failure: OnFailure,
+    pub metrics: Vec<MetricCheck>,
+}
+
+fn default_interval() -> String {
+    "60s".into()
+}
+fn default_threshold() -> u32 {
+    2
+}
+fn default_min_samples() -> u64 {
+    10
+}
+fn default_max_consecutive_errors() -> u32 {
+    5
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum OnFailure {
+    /// Everyone back to stable; the canary keeps running for inspection.
+    #[default]
+    Rollback,
+    /// Freeze at the current step until a person decides.
+    Pause,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricCheck {
+    pub name: String,
+    /// A built-in SLI from the filter's per-cohort metrics. Either `builtin` or `query`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub builtin: Option<BuiltinSli>,
+    /// A PromQL template; `{{rollout}}`, `{{cohort}}` and `{{interval}}` are substituted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    pub threshold_range: ThresholdRange,
+    /// Also compare with the stable cohort over the same window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compare_to_stable: Option<StableComparison>,
+    /// Fail the rollout on the first failure of this check.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub critical: bool,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum BuiltinSli {
+    /// Percent of non-5xx responses of the cohort (0..100).
+    SuccessRate,
+    /// p99 of the cohort's upstream latency, ms.
+    LatencyP99,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, JsonSchema)]
+pub struct ThresholdRange {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StableComparison {
+    /// How much worse than stable the canary may be, relative: 0.1 = 10% worse.
+    pub max_relative_degradation: f64,
+    /// Which way is better for a custom query; built-ins know. Default: higher is better when only
+    /// `thresholdRange.min` is set, lower otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub higher_is_better: Option<bool>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Alerts {
+    /// Slack-compatible webhooks: JSON with a human `text` plus structured fields.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub webhooks: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CohortRolloutStatus {
+    #[serde(default)]
+    pub phase: Phase,
+    #[serde(default)]
+    pub current_step: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<Step>,
+    #[serde(default)]
+    pub failed_checks: u32,
+    #[serde(default)]
+    pub consecutive_errors: u32,
+    /// Paused at a gate: `sluice resume` enters the next step.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub at_gate: bool,
+    /// Unix seconds of the last step change; drives `progressDeadline`.
+    #[serde(default)]
+    pub last_progress_time: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub last_analysis: Vec<CheckStatus>,
+    /// The generation of the sluice config that carried this rollout's last change.
+    #[serde(default)]
+    pub config_generation: u64,
+    /// The last command handled (`sluice pause|resume|promote|abort`), with its id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_command: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum Phase {
+    #[default]
+    Progressing,
+    /// Waiting for a person: at a gate, after `sluice pause`, or after a failure with `onFailure: pause`.
+    Paused,
+    RolledBack,
+    Promoted,
+}
+
+/// The outcome of one check. Only Pass can advance a step.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum Verdict {
+    Pass,
+    Fail,
+    /// No data, too few samples, NaN: holds the step.
+    Inconclusive,
+    /// The query itself failed: holds the step.
+    Error,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckStatus {
+    pub name: String,
+    /// The PromQL actually sent, variables resolved.
+    pub query: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stable_value: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples: Option<u64>,
+    pub verdict: Verdict,
+    pub message: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub status: String,
+    pub reason: String,
+    pub message: String,
+}

@@ -1,0 +1,86 @@
+//! What a round reports: the status condition, and the alert for people and machines.
+
+use crate::api::{CohortRolloutStatus, Condition};
+use crate::machine::{Action, State};
+use crate::ports::{Alert, AlertKind};
+
+pub(crate) fn describe(action: Option<&Action>, s: State) -> (&'static str, &'static str, String) {
+    match action {
+        Some(Action::Advance) => ("True", "StepAdvanced", format!("step {} in force", s.step)),
+        Some(Action::Promote) => ("True", "Promoted", "every user is on the canary".into()),
+        Some(Action::Rollback(why)) => (
+            "False",
+            "RolledBack",
+            format!("everyone back to stable: {why}"),
+        ),
+        Some(Action::Pause(why)) => ("Unknown", "Paused", why.clone()),
+        Some(Action::Hold(why)) => ("True", "Holding", format!("step {}: {why}", s.step)),
+        None => (
+            "True",
+            "Waiting",
+            format!("step {}: waiting for the next interval", s.step),
+        ),
+    }
+}
+
+pub(crate) fn alert_kind(action: &Action) -> Option<AlertKind> {
+    match action {
+        Action::Advance => Some(AlertKind::Step),
+        Action::Pause(_) => Some(AlertKind::Pause),
+        Action::Rollback(_) => Some(AlertKind::Rollback),
+        Action::Promote => Some(AlertKind::Promotion),
+        Action::Hold(_) => None,
+    }
+}
+
+pub(crate) fn alert(
+    name: &str,
+    namespace: &str,
+    status: &CohortRolloutStatus,
+    kind: AlertKind,
+    message: &str,
+) -> Alert {
+    let stage = status.stage.clone().unwrap_or_default();
+    let where_ = if stage.regions.is_empty() {
+        "all regions".to_string()
+    } else {
+        stage.regions.join(", ")
+    };
+    let cities = stage
+        .max_city_population
+        .map_or("all cities".to_string(), |c| format!("cities up to {c}"));
+    let headline = match kind {
+        AlertKind::Step => format!("sluice: {} is at step {} ({}% of users in {where_}, {cities})", name, status.current_step, stage.percent),
+        AlertKind::Pause => format!("sluice: {} paused at step {}: {message}", name, status.current_step),
+        AlertKind::Rollback => format!("sluice: {} ROLLED BACK at step {}: {message}. The canary keeps running for inspection.", name, status.current_step),
+        AlertKind::Promotion => format!("sluice: {} promoted: every user is on the canary", name),
+    };
+    Alert {
+        text: headline,
+        kind,
+        rollout: name.to_string(),
+        namespace: namespace.to_string(),
+        step: status.current_step,
+        percent: stage.percent,
+        regions: stage.regions,
+        max_city_population: stage.max_city_population,
+        reason: message.to_string(),
+        config_generation: status.config_generation,
+    }
+}
+
+pub(crate) fn set_condition(
+    status: &mut CohortRolloutStatus,
+    cond_status: &str,
+    reason: &str,
+    message: &str,
+) {
+    let condition = Condition {
+        type_: "Progressing".into(),
+        status: cond_status.into(),
+        reason: reason.into(),
+        message: message.into(),
+    };
+    status.conditions.retain(|c| c.type_ != "Progressing");
+    status.conditions.push(condition);
+}
