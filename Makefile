@@ -25,6 +25,7 @@ run: deps wasm
 
 lint:
 	$(CARGO) fmt --all -- --check
+	python3 scripts/check-layout.py
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
 unit: deps
