@@ -62,6 +62,10 @@ pub enum Action {
 }
 
 /// One round. `checks` is empty when no analysis ran (a command-only round).
+///
+/// A paused rollout (by a person, at a gate, or after a failure with `onFailure: pause`) still serves
+/// its stage, so it is still judged: a failure applies `onFailure` as when progressing. Only advancing
+/// waits for a person.
 pub fn next(
     state: State,
     policy: &Policy,
@@ -72,9 +76,13 @@ pub fn next(
     if let Some(command) = command {
         return apply_command(state, policy, command, now);
     }
-    if state.phase != Phase::Progressing {
-        return (state, Action::Hold(format!("{:?}", state.phase)));
-    }
+    let paused = match state.phase {
+        Phase::Progressing => false,
+        Phase::Paused => true,
+        Phase::RolledBack | Phase::Promoted => {
+            return (state, Action::Hold(format!("{:?}", state.phase)))
+        }
+    };
     let mut s = state;
     let failed = checks.iter().filter(|c| c.verdict == Verdict::Fail).count() as u32;
     if failed > 0 && !checks.iter().any(|c| c.verdict == Verdict::Error) {
@@ -113,9 +121,21 @@ pub fn next(
             );
             return fail(s, policy, why);
         }
+        if paused {
+            return (s, Action::Hold("Paused; a query failed".into()));
+        }
         return deadline_or_hold(s, policy, now, "a query failed".into());
     }
     s.consecutive_errors = 0;
+    if paused {
+        // A person holds it on purpose: no deadline, no step.
+        let why = if s.at_gate {
+            "Paused at a gate: healthy, waiting for `sluice resume`"
+        } else {
+            "Paused: waiting for `sluice resume`"
+        };
+        return (s, Action::Hold(why.into()));
+    }
     if checks.is_empty() || checks.iter().any(|c| c.verdict == Verdict::Inconclusive) {
         return deadline_or_hold(s, policy, now, "inconclusive: not enough data".into());
     }
@@ -160,6 +180,10 @@ fn fail(mut s: State, policy: &Policy, why: String) -> (State, Action) {
         OnFailure::Rollback => {
             s.phase = Phase::RolledBack;
             (s, Action::Rollback(why))
+        }
+        // Already paused: the person who will decide was told when it paused (or paused it).
+        OnFailure::Pause if s.phase == Phase::Paused => {
+            (s, Action::Hold(format!("Paused; still failing: {why}")))
         }
         OnFailure::Pause => {
             s.phase = Phase::Paused;

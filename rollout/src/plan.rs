@@ -261,6 +261,25 @@ pub fn parse_duration(field: &str, text: &str) -> Result<Duration> {
     humantime::parse_duration(text).map_err(|e| Error::invalid(field, text, e.to_string()))
 }
 
+/// The range of each query (`window`, default `interval`) as PromQL writes durations: humantime
+/// accepts `1min` or `1m 30s`, PromQL only `60s` / `90s`.
+pub fn query_range(spec: &CohortRolloutSpec) -> Result<String> {
+    let a = &spec.analysis;
+    let (field, text) = match &a.window {
+        Some(window) => ("spec.analysis.window", window),
+        None => ("spec.analysis.interval", &a.interval),
+    };
+    let range = parse_duration(field, text)?;
+    if range.is_zero() {
+        return Err(Error::invalid(field, text, "must be above zero"));
+    }
+    Ok(if range.subsec_nanos() == 0 {
+        format!("{}s", range.as_secs())
+    } else {
+        format!("{}ms", range.as_millis().max(1))
+    })
+}
+
 /// What the state machine needs of the spec, checked.
 pub fn policy(spec: &CohortRolloutSpec, steps: &[Step]) -> Result<Policy> {
     let a = &spec.analysis;
@@ -284,9 +303,7 @@ pub fn policy(spec: &CohortRolloutSpec, steps: &[Step]) -> Result<Policy> {
     }
     // Checked here so that a bad duration shows in status like any other invalid spec.
     interval(spec)?;
-    if let Some(window) = &a.window {
-        parse_duration("spec.analysis.window", window)?;
-    }
+    query_range(spec)?;
     Ok(Policy {
         step_count: steps.len(),
         gates: steps.iter().map(|s| s.pause_before).collect(),

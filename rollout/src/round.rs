@@ -8,7 +8,7 @@ use crate::command::Command;
 use crate::entry::{check_entry, merge, rollout_entry};
 use crate::error::{Error, Result};
 use crate::machine::{self, Action, CheckOutcome, State};
-use crate::plan::{self, parse_duration};
+use crate::plan;
 use crate::ports::{Alert, AlertKind, AlertSink, ConfigStore, MetricsSource, StatusStore};
 use crate::report::{alert, alert_kind, describe, set_condition};
 use cohort::SluiceConfig;
@@ -100,17 +100,13 @@ where
         let (s, a) = machine::next(state, &policy, &[], Some(*command), round.now);
         (next, action) = (s, Some(a));
         status.last_command = Some(id.clone());
-    } else if round.analyse && !started && state.phase == Phase::Progressing {
-        let range = t
-            .spec
-            .analysis
-            .window
-            .as_ref()
-            .unwrap_or(&t.spec.analysis.interval);
-        parse_duration("spec.analysis.window", range)?;
+    } else if round.analyse && !started && matches!(state.phase, Phase::Progressing | Phase::Paused)
+    {
+        // Paused is still watched: its stage still serves users.
+        let range = plan::query_range(t.spec)?;
         let window = Window {
             rollout: entry_name(t),
-            range,
+            range: &range,
         };
         let checks = analysis::analyse(
             io.metrics,

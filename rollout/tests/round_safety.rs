@@ -1,0 +1,217 @@
+#![cfg(test)]
+//! A failing canary never stays in front of users: whole rounds over in-memory ports, with SLIs as a
+//! Prometheus would answer them.
+
+use cohort::{RolloutState, SluiceConfig};
+use rollout::api::{CohortRolloutSpec, CohortRolloutStatus, Phase};
+use rollout::command::Command;
+use rollout::machine::Action;
+use rollout::ports::{Alert, AlertSink, ConfigStore, MetricsSource, StatusStore};
+use rollout::round::{reconcile, Io, Outcome, Round, Target};
+use rollout::Result;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// Config, status and alerts in memory; SLIs from `success_rate` and `samples`, every query recorded.
+struct World {
+    config: Mutex<SluiceConfig>,
+    status: Mutex<HashMap<String, CohortRolloutStatus>>,
+    alerts: Mutex<Vec<Alert>>,
+    queries: Mutex<Vec<String>>,
+    success_rate: Mutex<f64>,
+    samples: Mutex<f64>,
+}
+
+impl World {
+    fn new() -> World {
+        World {
+            config: Mutex::new(cohort::parse(br#"{"generation": 1, "rollouts": []}"#).unwrap()),
+            status: Mutex::new(HashMap::new()),
+            alerts: Mutex::new(vec![]),
+            queries: Mutex::new(vec![]),
+            success_rate: Mutex::new(100.0),
+            samples: Mutex::new(1000.0),
+        }
+    }
+
+    fn canary_fails(&self) {
+        *self.success_rate.lock().unwrap() = 50.0;
+    }
+
+    fn entry(&self) -> (f64, RolloutState) {
+        let config = self.config.lock().unwrap();
+        let entry = config.rollouts.iter().find(|r| r.name == "shop").unwrap();
+        (entry.stage.percent, entry.state)
+    }
+
+    fn alert_texts(&self) -> Vec<String> {
+        self.alerts
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|a| a.text.clone())
+            .collect()
+    }
+}
+
+impl ConfigStore for World {
+    async fn load(&self) -> Result<SluiceConfig> {
+        Ok(self.config.lock().unwrap().clone())
+    }
+    async fn store(&self, config: &SluiceConfig) -> Result<()> {
+        *self.config.lock().unwrap() = config.clone();
+        Ok(())
+    }
+}
+
+impl StatusStore for World {
+    async fn load(&self, rollout: &str) -> Result<Option<CohortRolloutStatus>> {
+        Ok(self.status.lock().unwrap().get(rollout).cloned())
+    }
+    async fn save(&self, rollout: &str, status: &CohortRolloutStatus) -> Result<()> {
+        self.status
+            .lock()
+            .unwrap()
+            .insert(rollout.into(), status.clone());
+        Ok(())
+    }
+}
+
+impl AlertSink for World {
+    async fn send(&self, alert: &Alert) -> Result<()> {
+        self.alerts.lock().unwrap().push(alert.clone());
+        Ok(())
+    }
+}
+
+impl MetricsSource for World {
+    async fn query(&self, promql: &str) -> std::result::Result<Option<f64>, String> {
+        self.queries.lock().unwrap().push(promql.to_string());
+        Ok(Some(if promql.starts_with("100 *") {
+            *self.success_rate.lock().unwrap()
+        } else {
+            *self.samples.lock().unwrap()
+        }))
+    }
+}
+
+fn spec(yaml: &str) -> CohortRolloutSpec {
+    serde_yaml::from_str(yaml).unwrap()
+}
+
+const GATED: &str = "
+target: {wasmPlugin: {name: sluice}}
+steps: [{percent: 10}, {percent: 50, pauseBefore: true}, {percent: 100}]
+analysis:
+  interval: 60s
+  metrics: [{name: ok, builtin: successRate, thresholdRange: {min: 99}, critical: true}]
+";
+
+/// One round at `now` (unix seconds); analyses when asked.
+async fn round(
+    w: &World,
+    spec: &CohortRolloutSpec,
+    command: Option<Command>,
+    analyse: bool,
+    now: u64,
+) -> Outcome {
+    let io = Io {
+        metrics: w,
+        config: w,
+        status: w,
+        alerts: w,
+    };
+    let target = Target {
+        name: "shop",
+        namespace: "test",
+        spec,
+        generation: Some(1),
+    };
+    let command = command.map(|c| (c.request(&now.to_string()), c));
+    reconcile(
+        &io,
+        &target,
+        &Round {
+            command,
+            analyse,
+            now,
+        },
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_rollout_waiting_at_a_gate_is_still_analysed_and_rolled_back_on_a_breach() {
+    let w = World::new();
+    let s = spec(GATED);
+    round(&w, &s, None, false, 0).await;
+    let at_gate = round(&w, &s, None, true, 60).await;
+    assert_eq!(at_gate.status.phase, Phase::Paused, "{:?}", at_gate.action);
+    assert!(at_gate.status.at_gate);
+    assert_eq!(w.entry(), (10.0, RolloutState::Paused));
+
+    // Healthy at the gate: analysed, held (never advanced without a person).
+    let held = round(&w, &s, None, true, 120).await;
+    assert_eq!(held.status.phase, Phase::Paused);
+    assert_eq!(
+        held.status.last_analysis.len(),
+        1,
+        "the gate is still watched"
+    );
+    assert_eq!(w.entry(), (10.0, RolloutState::Paused));
+
+    w.canary_fails();
+    let failed = round(&w, &s, None, true, 180).await;
+    assert!(
+        matches!(failed.action, Some(Action::Rollback(_))),
+        "{:?}",
+        failed.action
+    );
+    assert_eq!(failed.status.phase, Phase::RolledBack);
+    assert_eq!(w.entry(), (10.0, RolloutState::RolledBack));
+    assert!(w.alert_texts().iter().any(|t| t.contains("ROLLED BACK")));
+}
+
+#[tokio::test]
+async fn a_rollout_paused_by_a_person_is_still_analysed_and_rolled_back_on_a_breach() {
+    let w = World::new();
+    let s = spec(GATED);
+    round(&w, &s, None, false, 0).await;
+    let paused = round(&w, &s, Some(Command::Pause), false, 30).await;
+    assert_eq!(paused.status.phase, Phase::Paused);
+    w.canary_fails();
+    let failed = round(&w, &s, None, true, 90).await;
+    assert_eq!(
+        failed.status.phase,
+        Phase::RolledBack,
+        "{:?}",
+        failed.action
+    );
+    assert_eq!(w.entry(), (10.0, RolloutState::RolledBack));
+}
+
+#[tokio::test]
+async fn durations_are_written_in_seconds_in_every_query() {
+    let w = World::new();
+    let s = spec(
+        "
+target: {wasmPlugin: {name: sluice}}
+steps: [{percent: 10}, {percent: 50}]
+analysis:
+  interval: 1min
+  window: 1m 30s
+  metrics:
+  - {name: ok, builtin: successRate, thresholdRange: {min: 99}}
+  - {name: custom, query: 'sum(rate(x{v=\"{{cohort}}\"}[{{interval}}]))', thresholdRange: {max: 5000}}
+",
+    );
+    round(&w, &s, None, false, 0).await;
+    let advanced = round(&w, &s, None, true, 60).await;
+    let queries = w.queries.lock().unwrap().clone();
+    assert!(!queries.is_empty());
+    for q in &queries {
+        assert!(q.contains("[90s]"), "{q}");
+    }
+    assert_eq!(advanced.action, Some(Action::Advance), "{advanced:?}");
+}
