@@ -38,10 +38,19 @@ def targets(root_dir):
                         yield entry, sorted(entry.rglob("*.rs"))
 
 
+COMMENT_RE = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
+CHILD_RE = re.compile(r"^\s*(?:pub(?:\([a-z]+\))?\s+)?mod\s+([a-z_][a-z0-9_]*)\s*;", re.M)
+
+
 def imports(text, module, modules):
-    """The modules of this crate that `text` (the file of `module`) refers to."""
+    """The modules of this crate that `text` (the file of `module`) refers to: `crate::` and `super::`
+    paths, and paths through its own child modules (`child::item`). Comments do not count."""
+    text = COMMENT_RE.sub("", text)
     found = set()
     refs = []
+    for child in CHILD_RE.findall(text):
+        if re.search(rf"(?<![A-Za-z0-9_:]){child}::", text):
+            refs.append(("self", [child]))
     for m in USE_GROUP_RE.finditer(text):
         base = m.group(2).split("::")[1:]
         for item in re.split(r"[,\s]+", m.group(3)):
@@ -53,12 +62,12 @@ def imports(text, module, modules):
     for m in PATH_RE.finditer(text):
         refs.append((m.group(1), m.group(2).split("::")[1:]))
     for kind, path in refs:
-        start = [] if kind == "crate" else list(module[:-1])
+        start = {"crate": [], "super": list(module[:-1]), "self": list(module)}[kind]
         full = tuple(start + path)
         # The deepest prefix that is a module file.
         for n in range(len(full), 0, -1):
             if full[:n] in modules:
-                if full[:n] != module and full[:n] != module[: n]:
+                if full[:n] != module:
                     found.add(full[:n])
                 break
     return found

@@ -1,11 +1,11 @@
 //! The controller glue: when a round analyses, how a command annotation reaches the round, the
 //! error backoff, and the controller's own /metrics and /healthz.
 
-use crate::fixtures::*;
+use crate::fixtures::{cohort_rollout, mock_client, timeout};
+use crate::scenarios::Scenario;
 use controller::admin::{router, ControllerMetrics};
 use controller::kube::controller::{reconcile_round, round_for, Context};
 use controller::schedule::{AnalysisClock, FailureBackoff};
-use http::Method;
 use rollout::api::{CohortRollout, CohortRolloutStatus, Phase};
 use rollout::command::Command;
 use rollout::machine::Action;
@@ -161,34 +161,11 @@ fn step_0_status(last_command: Option<&str>) -> Value {
     })
 }
 
-fn plugin_at_step_0(state: &str) -> Value {
-    let mut config = shared_plugin_config();
-    config["generation"] = json!(8);
-    config["rollouts"] = json!([{
-        "name": "checkout", "match": {"authority": "shop.example.com"}, "bucketing": "basis_points",
-        "stage": {"regions": ["eu-south"], "max_city_population": 100000, "percent": 10.0},
-        "state": state, "routing_header": "x-sluice-cohort",
-    }]);
-    wasm_plugin("30", config)
-}
-
 #[tokio::test]
 async fn after_a_restart_the_first_round_neither_analyses_nor_writes() {
-    let (client, mut server) = mock_client();
+    let (client, api_server) = mock_client();
     let object = cohort_rollout("checkout", "shop.example.com", Some(step_0_status(None)));
-    let served = object.clone();
-    let scenario = tokio::spawn(async move {
-        let (_, send) = expect_call(
-            &mut server,
-            Method::GET,
-            &format!("{}/status", rollout_uri("checkout")),
-        )
-        .await;
-        reply(send, 200, &served);
-        let (_, send) = expect_call(&mut server, Method::GET, PLUGIN_URI).await;
-        reply(send, 200, &plugin_at_step_0("progressing"));
-        expect_no_more_calls(&mut server).await;
-    });
+    let verifier = api_server.run(Scenario::FirstRoundAfterRestartOnlyReads(object.clone()));
     let ctx = context(client);
     let rollout: CohortRollout = serde_json::from_value(object).unwrap();
     let wait = reconcile_round(&rollout, &ctx).await.unwrap();
@@ -202,36 +179,20 @@ async fn after_a_restart_the_first_round_neither_analyses_nor_writes() {
         "no analysis in the first round"
     );
     drop(ctx);
-    scenario.await.unwrap();
+    timeout(verifier).await;
 }
 
 #[tokio::test]
 async fn the_command_annotation_pauses_the_rollout_once() {
-    let (client, mut server) = mock_client();
+    let (client, api_server) = mock_client();
     let mut object = cohort_rollout("checkout", "shop.example.com", Some(step_0_status(None)));
     object["metadata"]["annotations"] = json!({"sluice.dev/command": "pause/7f3a"});
-    let served = object.clone();
-    let scenario = tokio::spawn(async move {
-        let status_uri = format!("{}/status", rollout_uri("checkout"));
-        let (_, send) = expect_call(&mut server, Method::GET, &status_uri).await;
-        reply(send, 200, &served);
-        let (_, send) = expect_call(&mut server, Method::GET, PLUGIN_URI).await;
-        reply(send, 200, &plugin_at_step_0("progressing"));
-        expect_round_writes(&mut server, &status_uri, &served, "30", "31").await
-    });
+    let verifier = api_server.run(Scenario::CommandAnnotationPausesTheRollout(object.clone()));
     let ctx = context(client);
     let rollout: CohortRollout = serde_json::from_value(object).unwrap();
     reconcile_round(&rollout, &ctx).await.unwrap();
     let metrics = ctx.metrics.encode().unwrap();
     drop(ctx);
-    let (status, applied, event) = scenario.await.unwrap();
-    assert_eq!(status["status"]["phase"], "Paused");
-    assert_eq!(status["status"]["lastCommand"], "pause/7f3a");
-    assert_eq!(applied["rollouts"][0]["state"], "paused");
-    assert_eq!(
-        (event["reason"].as_str(), event["type"].as_str()),
-        (Some("Paused"), Some("Normal"))
-    );
     assert!(
         metrics.contains("sluice_controller_reconciles_total 1"),
         "{metrics}"
@@ -241,6 +202,7 @@ async fn the_command_annotation_pauses_the_rollout_once() {
     assert!(metrics.contains(paused), "{metrics}");
     let progressing = r#"sluice_controller_rollout_phase{namespace="shop",rollout="checkout",phase="Progressing"} 0"#;
     assert!(metrics.contains(progressing), "{metrics}");
+    timeout(verifier).await;
 }
 
 #[tokio::test]

@@ -1,83 +1,138 @@
-//! A mocked API server for the kube tests (kube-rs controller-rs style): the client under test talks to
-//! a `tower_test` mock, and a scenario task takes each request, asserts what it must be, and answers
-//! as the API server would.
-#![allow(dead_code)]
+//! The mocked API server for the kube tests (kube-rs controller-rs style): the client under test
+//! talks to a `tower_test` mock, and an [`ApiServerVerifier`] plays the API server's side of one
+//! named [`Scenario`](crate::scenarios::Scenario), asserting each request and answering it.
+//!
+//! This file is the plumbing (the mock, the verifier's steps, the wait for a scenario's end) and the
+//! object builders; the scenarios themselves are in `scenarios.rs`. A test reads:
+//!
+//! ```ignore
+//! let (client, api_server) = mock_client();
+//! let verifier = api_server.run(Scenario::SendCommandPatchesOnlyTheAnnotation);
+//! // run the code under test with `client`, assert its outcome, drop every client clone
+//! timeout(verifier).await;
+//! ```
 
 use http::{Method, Request, Response};
 use kube::client::Body;
 use serde_json::{json, Value};
 use std::time::Duration;
-use tower_test::mock::SendResponse;
+use tokio::task::JoinHandle;
+use tower_test::mock::{Handle, SendResponse};
 
-pub type ApiServer = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+/// How a request is answered.
+pub type Answer = SendResponse<Response<Body>>;
 
-pub fn mock_client() -> (kube::Client, ApiServer) {
-    let (service, server) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    (kube::Client::new(service, "default"), server)
+/// The API server's side of the conversation: takes the client's requests, one by one.
+pub struct ApiServerVerifier(Handle<Request<Body>, Response<Body>>);
+
+/// A client whose API server is the returned verifier.
+pub fn mock_client() -> (kube::Client, ApiServerVerifier) {
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    (
+        kube::Client::new(service, "default"),
+        ApiServerVerifier(handle),
+    )
+}
+
+/// Waits (10 s at most) for a scenario started with `ApiServerVerifier::run` to finish; a failed
+/// check in the scenario fails the test with the scenario's own message.
+pub async fn timeout(verifier: JoinHandle<()>) {
+    let finished = tokio::time::timeout(Duration::from_secs(10), verifier)
+        .await
+        .expect("the scenario did not finish within 10 s");
+    match finished {
+        Ok(()) => {}
+        Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+        Err(error) => panic!("the scenario did not finish: {error}"),
+    }
 }
 
 /// One request as the API server saw it.
 #[derive(Debug)]
 pub struct Call {
     pub method: Method,
-    /// Path and query, e.g. `/apis/.../wasmplugins/sluice?force=true&fieldManager=sluice-controller`.
+    /// Path and query, e.g. `/apis/.../wasmplugins/sluice?&force=true&fieldManager=sluice-controller`.
     pub uri: String,
     pub content_type: Option<String>,
     /// The JSON body; `Null` when empty.
     pub body: Value,
 }
 
-/// The next request (failing the test after 5 s without one).
-pub async fn next_call(server: &mut ApiServer) -> (Call, SendResponse<Response<Body>>) {
-    let request = tokio::time::timeout(Duration::from_secs(5), server.next_request())
-        .await
-        .expect("no request within 5 s")
-        .expect("the client is gone: no further request");
-    parse_call(request).await
-}
-
-pub async fn parse_call(
-    (request, send): (Request<Body>, SendResponse<Response<Body>>),
-) -> (Call, SendResponse<Response<Body>>) {
-    let method = request.method().clone();
-    let uri = request.uri().to_string();
-    let content_type = request
-        .headers()
-        .get(http::header::CONTENT_TYPE)
-        .map(|v| v.to_str().unwrap().to_string());
-    let bytes = request.into_body().collect_bytes().await.unwrap();
-    let body = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes).unwrap()
-    };
-    (
-        Call {
+impl ApiServerVerifier {
+    /// The next request, or `None` once every client clone is dropped.
+    pub async fn next_call_or_end(&mut self) -> Option<(Call, Answer)> {
+        let (request, send) = self.0.next_request().await?;
+        let method = request.method().clone();
+        let uri = request.uri().to_string();
+        let content_type = request
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap().to_string());
+        let bytes = request.into_body().collect_bytes().await.unwrap();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap()
+        };
+        let call = Call {
             method,
             uri,
             content_type,
             body,
-        },
-        send,
-    )
+        };
+        Some((call, send))
+    }
+
+    /// The next request (failing the test after 5 s without one).
+    pub async fn next_call(&mut self) -> (Call, Answer) {
+        tokio::time::timeout(Duration::from_secs(5), self.next_call_or_end())
+            .await
+            .expect("no request within 5 s")
+            .expect("the client is gone: no further request")
+    }
+
+    /// The next request must be `method uri`.
+    pub async fn expect(&mut self, method: Method, uri: &str) -> (Call, Answer) {
+        let (call, send) = self.next_call().await;
+        assert_eq!(
+            (&call.method, call.uri.as_str()),
+            (&method, uri),
+            "unexpected request: {call:?}"
+        );
+        (call, send)
+    }
+
+    /// The next request must be `GET uri`: answered 200 with `object`.
+    pub async fn serve_get(&mut self, uri: &str, object: &Value) {
+        let (_, send) = self.expect(Method::GET, uri).await;
+        reply(send, 200, object);
+    }
+
+    /// The next request must be `GET uri`: answered 404 with `message`.
+    pub async fn serve_not_found(&mut self, uri: &str, message: &str) {
+        let (_, send) = self.expect(Method::GET, uri).await;
+        reply(send, 404, &failure(404, "NotFound", message));
+    }
+
+    /// After every client clone is dropped: the client sent nothing more.
+    pub async fn expect_no_more_calls(&mut self) {
+        let next = tokio::time::timeout(Duration::from_secs(5), self.0.next_request())
+            .await
+            .expect("the client is still alive: drop every clone before this check");
+        if let Some((request, _)) = next {
+            panic!("unexpected request: {} {}", request.method(), request.uri());
+        }
+    }
+
+    /// The next request posts an Event in `shop`: it is accepted and its body returned.
+    pub async fn expect_event(&mut self) -> Value {
+        let (event, send) = self.expect(Method::POST, EVENTS_URI).await;
+        reply(send, 201, &event.body);
+        event.body
+    }
 }
 
-/// The next request must be `method uri`.
-pub async fn expect_call(
-    server: &mut ApiServer,
-    method: Method,
-    uri: &str,
-) -> (Call, SendResponse<Response<Body>>) {
-    let (call, send) = next_call(server).await;
-    assert_eq!(
-        (&call.method, call.uri.as_str()),
-        (&method, uri),
-        "unexpected request: {call:?}"
-    );
-    (call, send)
-}
-
-pub fn reply(send: SendResponse<Response<Body>>, status: u16, body: &Value) {
+pub fn reply(send: Answer, status: u16, body: &Value) {
     let response = Response::builder()
         .status(status)
         .header(http::header::CONTENT_TYPE, "application/json")
@@ -94,22 +149,18 @@ pub fn failure(code: u16, reason: &str, message: &str) -> Value {
     })
 }
 
-/// After every client clone is dropped: the client sent nothing more.
-pub async fn expect_no_more_calls(server: &mut ApiServer) {
-    let next = tokio::time::timeout(Duration::from_secs(5), server.next_request())
-        .await
-        .expect("the client is still alive: drop every clone before this check");
-    if let Some((request, _)) = next {
-        panic!("unexpected request: {} {}", request.method(), request.uri());
-    }
-}
-
 pub const PLUGIN_URI: &str =
     "/apis/extensions.istio.io/v1alpha1/namespaces/istio-system/wasmplugins/sluice";
 /// Server-side apply, forced, as sluice-controller (kube writes the query with a leading `&`, which
 /// the API server ignores).
 pub const APPLY_QUERY: &str = "?&force=true&fieldManager=sluice-controller";
 pub const APPLY: &str = "application/apply-patch+yaml";
+pub const EVENTS_URI: &str = "/apis/events.k8s.io/v1/namespaces/shop/events?";
+pub const CRD_URI: &str =
+    "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/cohortrollouts.sluice.dev";
+pub const LEASES_URI: &str = "/apis/coordination.k8s.io/v1/namespaces/sluice-system/leases";
+pub const LEASE_URI: &str =
+    "/apis/coordination.k8s.io/v1/namespaces/sluice-system/leases/sluice-controller";
 
 pub fn rollout_uri(name: &str) -> String {
     format!("/apis/sluice.dev/v1alpha1/namespaces/shop/cohortrollouts/{name}")
@@ -148,6 +199,14 @@ pub fn wasm_plugin(resource_version: &str, plugin_config: Value) -> Value {
     })
 }
 
+/// One rollout's entry in the pluginConfig's `rollouts`.
+pub fn plugin_entry(name: &str, authority: &str, stage: Value, state: &str) -> Value {
+    json!({
+        "name": name, "match": {"authority": authority}, "bucketing": "basis_points",
+        "stage": stage, "state": state, "routing_header": "x-sluice-cohort",
+    })
+}
+
 /// A CohortRollout in namespace `shop` targeting `istio-system/sluice`, with one critical check.
 pub fn cohort_rollout(name: &str, authority: &str, status: Option<Value>) -> Value {
     let mut object = json!({
@@ -171,6 +230,22 @@ pub fn cohort_rollout(name: &str, authority: &str, status: Option<Value>) -> Val
         object["status"] = status;
     }
     object
+}
+
+/// The Lease `sluice-system/sluice-controller` held by `holder` for `duration_secs`.
+pub fn lease(holder: &str, version: &str, transitions: i32, duration_secs: i32) -> Value {
+    json!({
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {"name": "sluice-controller", "namespace": "sluice-system", "resourceVersion": version},
+        "spec": {
+            "holderIdentity": holder,
+            "leaseDurationSeconds": duration_secs,
+            "acquireTime": "2025-01-01T00:00:00.000000Z",
+            "renewTime": "2025-01-01T00:00:10.000000Z",
+            "leaseTransitions": transitions,
+        },
+    })
 }
 
 /// The pluginConfig of an apply body, checking the body is exactly what the controller owns:
@@ -197,33 +272,44 @@ pub fn applied_plugin_config(call: &Call, resource_version: &str) -> Value {
     spec["pluginConfig"].clone()
 }
 
-pub const EVENTS_URI: &str = "/apis/events.k8s.io/v1/namespaces/shop/events?";
+/// Steps several scenarios share.
+impl ApiServerVerifier {
+    /// The reads opening a round of `rollout`: its status subresource, then the WasmPlugin.
+    pub async fn serve_round_reads(&mut self, rollout: &Value, plugin: &Value) {
+        let name = rollout["metadata"]["name"].as_str().unwrap();
+        self.serve_get(&status_uri(name), rollout).await;
+        self.serve_get(PLUGIN_URI, plugin).await;
+    }
 
-/// The next request posts an Event in `shop`: it is accepted and its body returned.
-pub async fn expect_event(server: &mut ApiServer) -> Value {
-    let (event, send) = expect_call(server, Method::POST, EVENTS_URI).await;
-    reply(send, 201, &event.body);
-    event.body
+    /// The writes of a round that moved `rollout`, in order: the status apply (answered with
+    /// `rollout`), the WasmPlugin apply against `resource_version` (answered at `next_version`) and
+    /// an Event; then nothing. Returns the status body, the applied pluginConfig and the Event body.
+    pub async fn expect_round_writes(
+        &mut self,
+        rollout: &Value,
+        resource_version: &str,
+        next_version: &str,
+    ) -> (Value, Value, Value) {
+        let name = rollout["metadata"]["name"].as_str().unwrap();
+        let (status, send) = self.expect(Method::PATCH, &status_apply_uri(name)).await;
+        reply(send, 200, rollout);
+        let (plugin, send) = self.expect(Method::PATCH, &plugin_apply_uri()).await;
+        let applied = applied_plugin_config(&plugin, resource_version);
+        reply(send, 200, &wasm_plugin(next_version, applied.clone()));
+        let event = self.expect_event().await;
+        self.expect_no_more_calls().await;
+        (status.body, applied, event)
+    }
 }
 
-/// The writes of a round that moved a rollout, in order: the status apply (answered with `served`),
-/// the WasmPlugin apply against `resource_version` (answered at `next_version`) and an Event; then
-/// nothing. Returns the status body, the applied pluginConfig and the Event body.
-pub async fn expect_round_writes(
-    server: &mut ApiServer,
-    status_uri: &str,
-    served: &Value,
-    resource_version: &str,
-    next_version: &str,
-) -> (Value, Value, Value) {
-    let (status, send) =
-        expect_call(server, Method::PATCH, &format!("{status_uri}{APPLY_QUERY}")).await;
-    reply(send, 200, served);
-    let (plugin, send) =
-        expect_call(server, Method::PATCH, &format!("{PLUGIN_URI}{APPLY_QUERY}")).await;
-    let applied = applied_plugin_config(&plugin, resource_version);
-    reply(send, 200, &wasm_plugin(next_version, applied.clone()));
-    let event = expect_event(server).await;
-    expect_no_more_calls(server).await;
-    (status.body, applied, event)
+pub fn status_uri(name: &str) -> String {
+    format!("{}/status", rollout_uri(name))
+}
+
+pub fn status_apply_uri(name: &str) -> String {
+    format!("{}{APPLY_QUERY}", status_uri(name))
+}
+
+pub fn plugin_apply_uri() -> String {
+    format!("{PLUGIN_URI}{APPLY_QUERY}")
 }

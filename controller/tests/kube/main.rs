@@ -1,6 +1,7 @@
 #![cfg(test)]
 //! Kubernetes mode against a mocked API server (kube-rs controller-rs style): one test binary, one
-//! fixture (`fixtures.rs`) that plays the API server.
+//! fixture that plays the API server (`fixtures.rs`, the mock and object builders; `scenarios.rs`,
+//! one named `Scenario` per test that talks to the API server).
 
 mod commands;
 mod controller;
@@ -9,5 +10,6 @@ mod fixtures;
 mod lease;
 mod manifests;
 mod rounds;
+mod scenarios;
 mod start;
 mod stores;

@@ -1,6 +1,6 @@
 //! Everything under deploy/: each YAML document parses into its typed form without losing a field
 //! (the typed parse ignores an unknown field, so a misspelling is caught by comparing back), the kustomizations list
-//! every manifest, deploy/crd.yaml is what `sluice crd` prints (its schema is checked in kube_crd.rs),
+//! every manifest, deploy/crd.yaml is what `sluice crd` prints (its schema is checked in crd.rs),
 //! RBAC grants exactly what the controller calls, and the example's CohortRollout can be merged into
 //! its WasmPlugin's pluginConfig.
 

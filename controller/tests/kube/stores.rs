@@ -1,14 +1,13 @@
 //! The Kubernetes sinks against a mocked API server: the exact requests, and what each does with
 //! the API server's answers.
 
-use crate::fixtures::*;
+use crate::fixtures::{cohort_rollout, mock_client, shared_plugin_config, timeout};
+use crate::scenarios::Scenario;
 use controller::kube::stores::{BothAlerts, CrdStatusStore, KubeEvents, WasmPluginStore};
-use http::Method;
 use rollout::api::{CohortRollout, CohortRolloutStatus, Phase, Step};
 use rollout::entry::{merge, rollout_entry};
 use rollout::ports::{Alert, AlertKind, AlertSink, ConfigStore, StatusStore};
 use rollout::Error;
-use serde_json::json;
 use std::sync::Mutex;
 
 fn rollout(name: &str) -> CohortRollout {
@@ -17,22 +16,8 @@ fn rollout(name: &str) -> CohortRollout {
 
 #[tokio::test]
 async fn wasm_plugin_store_loads_plugin_config_and_applies_only_that_field() {
-    let (client, mut server) = mock_client();
-    let scenario = tokio::spawn(async move {
-        let (_, send) = expect_call(&mut server, Method::GET, PLUGIN_URI).await;
-        reply(send, 200, &wasm_plugin("7", shared_plugin_config()));
-        let (call, send) = expect_call(
-            &mut server,
-            Method::PATCH,
-            &format!("{PLUGIN_URI}{APPLY_QUERY}"),
-        )
-        .await;
-        let config = applied_plugin_config(&call, "7");
-        reply(send, 200, &wasm_plugin("8", config.clone()));
-        expect_no_more_calls(&mut server).await;
-        config
-    });
-
+    let (client, api_server) = mock_client();
+    let verifier = api_server.run(Scenario::WasmPluginLoadThenApplyOnlyPluginConfig);
     let store = WasmPluginStore::new(client, "istio-system", "sluice");
     let loaded = store.load().await.unwrap();
     assert_eq!(loaded.generation, 7);
@@ -51,31 +36,13 @@ async fn wasm_plugin_store_loads_plugin_config_and_applies_only_that_field() {
     .unwrap();
     store.store(&merged).await.unwrap();
     drop(store);
-
-    let applied = scenario.await.unwrap();
-    // The whole document, shared settings untouched, the new entry in it, the generation raised.
-    let mut expected = shared_plugin_config();
-    expected["generation"] = json!(8);
-    assert_eq!(applied["cities"], expected["cities"]);
-    assert_eq!(applied["identity"], expected["identity"]);
-    assert_eq!(applied["overrides"], expected["overrides"]);
-    assert_eq!(applied["generation"], 8);
-    assert_eq!(applied["rollouts"][0]["name"], "checkout");
-    assert_eq!(
-        applied["rollouts"][0]["stage"],
-        json!({"regions": ["eu-south"], "max_city_population": 100000, "percent": 10.0})
-    );
-    assert_eq!(applied["rollouts"][0]["state"], "progressing");
+    timeout(verifier).await;
 }
 
 #[tokio::test]
 async fn wasm_plugin_store_never_writes_what_the_filter_would_reject() {
-    let (client, mut server) = mock_client();
-    let scenario = tokio::spawn(async move {
-        let (_, send) = expect_call(&mut server, Method::GET, PLUGIN_URI).await;
-        reply(send, 200, &wasm_plugin("7", shared_plugin_config()));
-        expect_no_more_calls(&mut server).await;
-    });
+    let (client, api_server) = mock_client();
+    let verifier = api_server.run(Scenario::WasmPluginLoadOnly);
     let store = WasmPluginStore::new(client, "istio-system", "sluice");
     let mut config = store.load().await.unwrap();
     let spec = rollout("checkout").spec;
@@ -94,31 +61,13 @@ async fn wasm_plugin_store_never_writes_what_the_filter_would_reject() {
     let error = store.store(&config).await.unwrap_err();
     assert!(matches!(error, Error::Config(_)), "{error}");
     drop(store);
-    scenario.await.unwrap();
+    timeout(verifier).await;
 }
 
 #[tokio::test]
 async fn wasm_plugin_without_plugin_config_or_missing_is_a_clear_error() {
-    let (client, mut server) = mock_client();
-    let scenario = tokio::spawn(async move {
-        let (_, send) = expect_call(&mut server, Method::GET, PLUGIN_URI).await;
-        let mut plugin = wasm_plugin("7", json!(null));
-        plugin["spec"]
-            .as_object_mut()
-            .unwrap()
-            .remove("pluginConfig");
-        reply(send, 200, &plugin);
-        let (_, send) = expect_call(&mut server, Method::GET, PLUGIN_URI).await;
-        reply(
-            send,
-            404,
-            &failure(
-                404,
-                "NotFound",
-                "wasmplugins.extensions.istio.io \"sluice\" not found",
-            ),
-        );
-    });
+    let (client, api_server) = mock_client();
+    let verifier = api_server.run(Scenario::WasmPluginWithoutPluginConfigThenMissing);
     let store = WasmPluginStore::new(client, "istio-system", "sluice");
     let error = store.load().await.unwrap_err().to_string();
     assert!(
@@ -134,42 +83,14 @@ async fn wasm_plugin_without_plugin_config_or_missing_is_a_clear_error() {
     let config = cohort::parse(&serde_json::to_vec(&shared_plugin_config()).unwrap()).unwrap();
     let error = store.store(&config).await.unwrap_err().to_string();
     assert!(error.contains("store without a load"), "{error}");
-    scenario.await.unwrap();
+    drop(store);
+    timeout(verifier).await;
 }
 
 #[tokio::test]
 async fn crd_status_store_reads_the_subresource_and_applies_the_whole_status() {
-    let (client, mut server) = mock_client();
-    let status_uri = format!("{}/status", rollout_uri("checkout"));
-    let scenario = tokio::spawn(async move {
-        let (_, send) = expect_call(&mut server, Method::GET, &status_uri).await;
-        reply(
-            send,
-            200,
-            &cohort_rollout(
-                "checkout",
-                "shop.example.com",
-                Some(json!({"phase": "Paused", "currentStep": 1})),
-            ),
-        );
-        let (call, send) = expect_call(
-            &mut server,
-            Method::PATCH,
-            &format!("{status_uri}{APPLY_QUERY}"),
-        )
-        .await;
-        assert_eq!(call.content_type.as_deref(), Some(APPLY));
-        reply(
-            send,
-            200,
-            &cohort_rollout(
-                "checkout",
-                "shop.example.com",
-                Some(call.body["status"].clone()),
-            ),
-        );
-        call.body
-    });
+    let (client, api_server) = mock_client();
+    let verifier = api_server.run(Scenario::CrdStatusReadThenApplyWholeStatus);
     let store = CrdStatusStore::new(client, "shop");
     let status = store.load("checkout").await.unwrap().unwrap();
     assert_eq!((status.phase, status.current_step), (Phase::Paused, 1));
@@ -180,14 +101,8 @@ async fn crd_status_store_reads_the_subresource_and_applies_the_whole_status() {
         ..status
     };
     store.save("checkout", &next).await.unwrap();
-    let body = scenario.await.unwrap();
-    assert_eq!(body["apiVersion"], "sluice.dev/v1alpha1");
-    assert_eq!(body["kind"], "CohortRollout");
-    assert_eq!(body["metadata"], json!({"name": "checkout"}));
-    assert_eq!(body["status"]["phase"], "Progressing");
-    assert_eq!(body["status"]["currentStep"], 2);
-    // atGate false is left out, so server-side apply removes a previous `atGate: true`.
-    assert!(body["status"].get("atGate").is_none());
+    drop(store);
+    timeout(verifier).await;
 }
 
 fn alert(kind: AlertKind) -> Alert {
@@ -207,43 +122,12 @@ fn alert(kind: AlertKind) -> Alert {
 
 #[tokio::test]
 async fn kube_events_posts_an_event_regarding_the_rollout() {
-    let (client, mut server) = mock_client();
-    let scenario = tokio::spawn(async move { expect_event(&mut server).await });
+    let (client, api_server) = mock_client();
+    let verifier = api_server.run(Scenario::EventRegardingTheRollout);
     let events = KubeEvents::new(client, &rollout("checkout"), "sluice-controller-7d9f-abc");
     events.send(&alert(AlertKind::Rollback)).await.unwrap();
-    let event = scenario.await.unwrap();
-    assert_eq!(event["type"], "Warning");
-    assert_eq!(event["reason"], "RolledBack");
-    assert_eq!(event["action"], "Rollback");
-    assert_eq!(
-        event["note"],
-        "sluice: checkout ROLLED BACK at step 1: a critical check failed"
-    );
-    assert_eq!(event["reportingController"], "sluice.dev/controller");
-    assert_eq!(event["reportingInstance"], "sluice-controller-7d9f-abc");
-    assert_eq!(event["metadata"]["namespace"], "shop");
-    assert!(event["metadata"]["name"]
-        .as_str()
-        .unwrap()
-        .starts_with("checkout."));
-    assert!(event["eventTime"].is_string());
-    let regarding = &event["regarding"];
-    assert_eq!(
-        (
-            &regarding["apiVersion"],
-            &regarding["kind"],
-            &regarding["name"],
-            &regarding["namespace"],
-            &regarding["uid"]
-        ),
-        (
-            &json!("sluice.dev/v1alpha1"),
-            &json!("CohortRollout"),
-            &json!("checkout"),
-            &json!("shop"),
-            &json!("uid-checkout")
-        )
-    );
+    drop(events);
+    timeout(verifier).await;
 }
 
 /// Records every alert; fails when told to.

@@ -1,0 +1,131 @@
+//! The API server's side of every kube test, one named [`Scenario`] per test: each request the
+//! client under test must send, in order (method, URI, content type, body), and the API server's
+//! answer. A test starts its scenario with [`ApiServerVerifier::run`] and waits for it with
+//! [`timeout`](crate::fixtures::timeout); the plumbing and object builders are in `fixtures.rs`.
+//!
+//! This file is the index (the enum, and which conversation plays each scenario) with the steps
+//! several conversations share; each conversation is in `scenarios/<test file>.rs`.
+
+use crate::fixtures::*;
+use serde_json::Value;
+use tokio::task::JoinHandle;
+
+// Each test file's conversations, in a file of the same name.
+mod commands;
+mod controller;
+mod lease;
+mod rounds;
+mod start;
+mod stores;
+
+/// One test's conversation with the API server; the test that plays it follows the `=>`.
+pub enum Scenario {
+    /// A merge patch of checkout's command annotation, then one of a rollout that is not there
+    /// => commands::send_command_merge_patches_only_the_annotation
+    SendCommandPatchesOnlyTheAnnotation,
+    /// A list of CohortRollouts in every namespace, then in shop
+    /// => commands::status_lists_every_namespace_or_one_sorted_by_name
+    StatusListEveryNamespaceThenOne,
+    /// A round's reads of the rollout given (at step 0), and no write
+    /// => controller::after_a_restart_the_first_round_neither_analyses_nor_writes
+    FirstRoundAfterRestartOnlyReads(Value),
+    /// A round's reads of the rollout given (at step 0, annotated `pause/7f3a`), then the writes
+    /// that pause it => controller::the_command_annotation_pauses_the_rollout_once
+    CommandAnnotationPausesTheRollout(Value),
+    /// No Lease yet: replica-a creates it => lease::creates_the_lease_when_there_is_none
+    LeaseCreatedWhenNone,
+    /// replica-a holds the Lease and renews it
+    /// => lease::renews_its_own_lease_against_the_version_it_read
+    LeaseRenewedAgainstTheVersionRead,
+    /// replica-b renews, then stops; replica-a's takeover loses a race (409)
+    /// => lease::waits_while_another_replica_renews_and_takes_over_once_it_stops
+    LeaseTakeoverAfterExpiryLosesTheRace,
+    /// Nobody holds the Lease: replica-a takes it => lease::takes_a_released_lease_at_once
+    LeaseReleasedTakenAtOnce,
+    /// One renewal answered, the next never
+    /// => lease::the_holder_steps_down_when_renewals_hang_past_the_deadline
+    LeaseRenewalHangs,
+    /// A round's reads of the rollout given (at step 1), then the writes that roll it back
+    /// => rounds::critical_failure_rolls_back_the_plugin_config_and_records_an_event
+    CriticalFailureRollsBack(Value),
+    /// The first rounds of checkout, then search, on one WasmPlugin
+    /// => rounds::two_rollouts_on_one_wasm_plugin_each_merge_their_own_entry
+    TwoFirstRoundsOnOneWasmPlugin,
+    /// A first round whose WasmPlugin apply meets a 409
+    /// => rounds::conflict_on_apply_fails_the_round_and_only_the_event_follows
+    WasmPluginApplyConflict,
+    /// The start-up CRD check finds no CRD
+    /// => rounds::missing_crd_stops_the_controller_at_start_with_what_to_apply
+    CrdMissing,
+    /// The start-up CRD check finds a CRD without v1alpha1
+    /// => rounds::crd_without_this_version_is_reported_at_start
+    CrdWithoutThisVersion,
+    /// An API server answering by route, up to the controller's first WasmPlugin apply
+    /// => start::the_controller_takes_the_lease_then_watches_and_reconciles
+    ControllerTakesTheLeaseThenWatchesAndReconciles,
+    /// => stores::wasm_plugin_store_loads_plugin_config_and_applies_only_that_field
+    WasmPluginLoadThenApplyOnlyPluginConfig,
+    /// => stores::wasm_plugin_store_never_writes_what_the_filter_would_reject
+    WasmPluginLoadOnly,
+    /// => stores::wasm_plugin_without_plugin_config_or_missing_is_a_clear_error
+    WasmPluginWithoutPluginConfigThenMissing,
+    /// => stores::crd_status_store_reads_the_subresource_and_applies_the_whole_status
+    CrdStatusReadThenApplyWholeStatus,
+    /// => stores::kube_events_posts_an_event_regarding_the_rollout
+    EventRegardingTheRollout,
+}
+
+impl ApiServerVerifier {
+    /// Plays `scenario` in the background: each request is asserted, then answered.
+    pub fn run(self, scenario: Scenario) -> JoinHandle<()> {
+        tokio::spawn(async move {
+            match scenario {
+                Scenario::SendCommandPatchesOnlyTheAnnotation => {
+                    self.send_command_patches_only_the_annotation().await
+                }
+                Scenario::StatusListEveryNamespaceThenOne => {
+                    self.status_list_every_namespace_then_one().await
+                }
+                Scenario::FirstRoundAfterRestartOnlyReads(rollout) => {
+                    self.first_round_after_restart_only_reads(rollout).await
+                }
+                Scenario::CommandAnnotationPausesTheRollout(rollout) => {
+                    self.command_annotation_pauses_the_rollout(rollout).await
+                }
+                Scenario::LeaseCreatedWhenNone => self.lease_created_when_none().await,
+                Scenario::LeaseRenewedAgainstTheVersionRead => {
+                    self.lease_renewed_against_the_version_read().await
+                }
+                Scenario::LeaseTakeoverAfterExpiryLosesTheRace => {
+                    self.lease_takeover_after_expiry_loses_the_race().await
+                }
+                Scenario::LeaseReleasedTakenAtOnce => self.lease_released_taken_at_once().await,
+                Scenario::LeaseRenewalHangs => self.lease_renewal_hangs().await,
+                Scenario::CriticalFailureRollsBack(rollout) => {
+                    self.critical_failure_rolls_back(rollout).await
+                }
+                Scenario::TwoFirstRoundsOnOneWasmPlugin => {
+                    self.two_first_rounds_on_one_wasm_plugin().await
+                }
+                Scenario::WasmPluginApplyConflict => self.wasm_plugin_apply_conflict().await,
+                Scenario::CrdMissing => self.crd_missing().await,
+                Scenario::CrdWithoutThisVersion => self.crd_without_this_version().await,
+                Scenario::ControllerTakesTheLeaseThenWatchesAndReconciles => {
+                    self.controller_takes_the_lease_then_watches_and_reconciles()
+                        .await
+                }
+                Scenario::WasmPluginLoadThenApplyOnlyPluginConfig => {
+                    self.wasm_plugin_load_then_apply_only_plugin_config().await
+                }
+                Scenario::WasmPluginLoadOnly => self.wasm_plugin_load_only().await,
+                Scenario::WasmPluginWithoutPluginConfigThenMissing => {
+                    self.wasm_plugin_without_plugin_config_then_missing().await
+                }
+                Scenario::CrdStatusReadThenApplyWholeStatus => {
+                    self.crd_status_read_then_apply_whole_status().await
+                }
+                Scenario::EventRegardingTheRollout => self.event_regarding_the_rollout().await,
+            }
+        })
+    }
+}

@@ -1,0 +1,128 @@
+//! `rollout::round::reconcile` through the controller's sinks, and the start-up CRD check (tests in
+//! `rounds.rs`).
+
+use crate::fixtures::*;
+use http::Method;
+use rollout::api::CohortRollout;
+use serde_json::{json, Value};
+
+impl ApiServerVerifier {
+    pub(super) async fn critical_failure_rolls_back(mut self, rollout: Value) {
+        let step_1 = json!({"regions": ["eu-south"], "percent": 50.0});
+        let mut config = shared_plugin_config();
+        config["generation"] = json!(8);
+        let entry = |state| plugin_entry("checkout", "shop.example.com", step_1.clone(), state);
+        config["rollouts"] = json!([entry("progressing")]);
+        self.serve_round_reads(&rollout, &wasm_plugin("20", config))
+            .await;
+        let (status, applied, event) = self.expect_round_writes(&rollout, "20", "21").await;
+        assert_eq!(status["status"]["phase"], "RolledBack");
+        assert_eq!(status["status"]["currentStep"], 1);
+        assert_eq!(status["status"]["lastAnalysis"][0]["verdict"], "Fail");
+        assert_eq!(status["status"]["conditions"][0]["reason"], "RolledBack");
+        assert_eq!(applied["generation"], 9);
+        assert_eq!(applied["rollouts"], json!([entry("rolled_back")]));
+        assert_eq!(event["type"], "Warning");
+        assert_eq!(event["reason"], "RolledBack");
+        assert_eq!(event["regarding"]["name"], "checkout");
+        let note = event["note"].as_str().unwrap();
+        assert!(note.contains("ROLLED BACK"), "{event}");
+    }
+
+    /// One first round of a new rollout (no status yet) against the WasmPlugin `plugin`, which it
+    /// updates as the API server would; returns the applied pluginConfig.
+    async fn serve_first_round(
+        &mut self,
+        name: &str,
+        authority: &str,
+        plugin: &mut Value,
+    ) -> Value {
+        self.serve_round_reads(&cohort_rollout(name, authority, None), plugin)
+            .await;
+        let (status_patch, send) = self.expect(Method::PATCH, &status_apply_uri(name)).await;
+        let status = status_patch.body["status"].clone();
+        assert_eq!(status["currentStep"], 0);
+        reply(send, 200, &cohort_rollout(name, authority, Some(status)));
+        let version = plugin["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let (plugin_patch, send) = self.expect(Method::PATCH, &plugin_apply_uri()).await;
+        let applied = applied_plugin_config(&plugin_patch, &version);
+        plugin["spec"]["pluginConfig"] = applied.clone();
+        plugin["metadata"]["resourceVersion"] =
+            json!((version.parse::<u64>().unwrap() + 1).to_string());
+        reply(send, 200, plugin);
+        let event = self.expect_event().await;
+        assert_eq!(event["reason"], "StepAdvanced");
+        applied
+    }
+
+    pub(super) async fn two_first_rounds_on_one_wasm_plugin(mut self) {
+        let mut plugin = wasm_plugin("7", shared_plugin_config());
+        let (checkout, search) = (
+            ("checkout", "shop.example.com"),
+            ("search", "search.example.com"),
+        );
+        let first = self
+            .serve_first_round(checkout.0, checkout.1, &mut plugin)
+            .await;
+        let second = self
+            .serve_first_round(search.0, search.1, &mut plugin)
+            .await;
+        self.expect_no_more_calls().await;
+
+        let step_0 =
+            json!({"regions": ["eu-south"], "max_city_population": 100000, "percent": 10.0});
+        let checkout = plugin_entry(checkout.0, checkout.1, step_0.clone(), "progressing");
+        let search = plugin_entry(search.0, search.1, step_0, "progressing");
+        assert_eq!(first["rollouts"], json!([checkout]));
+        assert_eq!(
+            second["rollouts"],
+            json!([checkout, search]),
+            "the second apply keeps the first entry"
+        );
+        assert_eq!(
+            (first["generation"].clone(), second["generation"].clone()),
+            (json!(8), json!(9))
+        );
+        let shared = shared_plugin_config();
+        for key in ["geo", "cities", "identity", "overrides"] {
+            assert_eq!(second[key], shared[key], "shared setting {key} changed");
+        }
+    }
+
+    pub(super) async fn wasm_plugin_apply_conflict(mut self) {
+        let rollout = cohort_rollout("checkout", "shop.example.com", None);
+        self.serve_round_reads(&rollout, &wasm_plugin("7", shared_plugin_config()))
+            .await;
+        let (_, send) = self
+            .expect(Method::PATCH, &status_apply_uri("checkout"))
+            .await;
+        reply(send, 200, &rollout);
+        // Another CohortRollout wrote the WasmPlugin after our GET: resourceVersion 7 is stale.
+        let (_, send) = self.expect(Method::PATCH, &plugin_apply_uri()).await;
+        let message = "Operation cannot be fulfilled on wasmplugins.extensions.istio.io \"sluice\": the object has been modified; please apply your changes to the latest version and try again";
+        reply(send, 409, &failure(409, "Conflict", message));
+        // The step is recorded in status, so its Event goes out although the apply failed (the next
+        // round retries the apply but would not announce the step again); nothing else follows.
+        self.expect_event().await;
+        self.expect_no_more_calls().await;
+    }
+
+    pub(super) async fn crd_missing(mut self) {
+        let message =
+            "customresourcedefinitions.apiextensions.k8s.io \"cohortrollouts.sluice.dev\" not found";
+        self.serve_not_found(CRD_URI, message).await;
+        // No Lease, no watch: the controller stopped.
+        self.expect_no_more_calls().await;
+    }
+
+    pub(super) async fn crd_without_this_version(mut self) {
+        let mut crd =
+            serde_json::to_value(<CohortRollout as kube::CustomResourceExt>::crd()).unwrap();
+        crd["spec"]["versions"][0]["name"] = json!("v1alpha0");
+        self.serve_get(CRD_URI, &crd).await;
+        self.expect_no_more_calls().await;
+    }
+}
