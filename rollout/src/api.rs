@@ -155,7 +155,8 @@ pub struct Analysis {
     /// Consecutive rounds with a query Error before the rollout fails.
     #[serde(default = "default_max_consecutive_errors")]
     pub max_consecutive_errors: u32,
-    /// Fail the rollout when no step advanced for this long ("30m"); absent = never.
+    /// Fail the rollout when no step advanced for this long ("30m"); absent = 1h; `none` = never. A
+    /// hold of half this long (30m with `none`) raises an alert once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub progress_deadline: Option<String>,
     #[serde(default)]
@@ -260,6 +261,9 @@ pub struct CohortRolloutStatus {
     /// Unix seconds of the last step change; drives `progressDeadline`.
     #[serde(default)]
     pub last_progress_time: u64,
+    /// The `lastProgressTime` of the hold that was alerted as long (each hold is alerted once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_alerted_since: Option<u64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub last_analysis: Vec<CheckStatus>,
     /// The generation of the sluice config that carried this rollout's last change.

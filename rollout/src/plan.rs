@@ -280,6 +280,18 @@ pub fn query_range(spec: &CohortRolloutSpec) -> Result<String> {
     })
 }
 
+/// `progressDeadline` when the spec sets none: nothing waits silently forever.
+pub const DEFAULT_PROGRESS_DEADLINE: Duration = Duration::from_secs(3600);
+/// With `progressDeadline: none`, a hold this long is alerted (otherwise at half the deadline).
+pub const HOLD_ALERT_WITHOUT_DEADLINE: Duration = Duration::from_secs(1800);
+
+/// How long a rollout may hold at one step before an alert says so.
+pub fn hold_alert_after(policy: &Policy) -> u64 {
+    policy
+        .progress_deadline_secs
+        .map_or(HOLD_ALERT_WITHOUT_DEADLINE.as_secs(), |d| d / 2)
+}
+
 /// What the state machine needs of the spec, checked.
 pub fn policy(spec: &CohortRolloutSpec, steps: &[Step]) -> Result<Policy> {
     let a = &spec.analysis;
@@ -309,9 +321,10 @@ pub fn policy(spec: &CohortRolloutSpec, steps: &[Step]) -> Result<Policy> {
         gates: steps.iter().map(|s| s.pause_before).collect(),
         threshold: a.threshold.max(1),
         max_consecutive_errors: a.max_consecutive_errors.max(1),
-        progress_deadline_secs: match &a.progress_deadline {
+        progress_deadline_secs: match a.progress_deadline.as_deref() {
+            None => Some(DEFAULT_PROGRESS_DEADLINE.as_secs()),
+            Some("none") => None,
             Some(d) => Some(parse_duration("spec.analysis.progressDeadline", d)?.as_secs()),
-            None => None,
         },
         on_failure: a.on_failure,
     })

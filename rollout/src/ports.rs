@@ -45,6 +45,8 @@ pub enum AlertKind {
     Pause,
     Rollback,
     Promotion,
+    /// Held at one step for long (half the progress deadline).
+    Hold,
 }
 
 /// One alert: Slack-compatible `text` for people plus structured fields for machines.

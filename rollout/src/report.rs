@@ -54,6 +54,7 @@ pub(crate) fn alert(
         AlertKind::Pause => format!("sluice: {} paused at step {}: {message}", name, status.current_step),
         AlertKind::Rollback => format!("sluice: {} ROLLED BACK at step {}: {message}. The canary keeps running for inspection.", name, status.current_step),
         AlertKind::Promotion => format!("sluice: {} promoted: every user is on the canary", name),
+        AlertKind::Hold => format!("sluice: {} has held at step {} for {message}", name, status.current_step),
     };
     Alert {
         text: headline,

@@ -7,7 +7,7 @@ use crate::api::{CohortRolloutSpec, CohortRolloutStatus, Phase};
 use crate::command::Command;
 use crate::entry::{check_entry, merge, rollout_entry};
 use crate::error::{Error, Result};
-use crate::machine::{self, Action, CheckOutcome, State};
+use crate::machine::{self, Action, CheckOutcome, Policy, State};
 use crate::plan;
 use crate::ports::{Alert, AlertKind, AlertSink, ConfigStore, MetricsSource, StatusStore};
 use crate::report::{alert, alert_kind, describe, set_condition};
@@ -150,6 +150,7 @@ where
     status.observed_generation = t.generation;
     let (cond_status, reason, message) = describe(action.as_ref(), next);
     set_condition(&mut status, cond_status, reason, &message);
+    let long_hold = long_hold(&mut status, action.as_ref(), &policy, next, round.now);
 
     let status_written = previous.as_ref() != Some(&status);
     if status_written {
@@ -163,6 +164,13 @@ where
     // the push, but would not alert again).
     if let Some(kind) = action.as_ref().and_then(alert_kind) {
         send_alert(io, &alert(t.name, t.namespace, &status, kind, &message)).await;
+    }
+    if let Some(held) = long_hold {
+        send_alert(
+            io,
+            &alert(t.name, t.namespace, &status, AlertKind::Hold, &held),
+        )
+        .await;
     }
     pushed?;
     Ok(Outcome {
@@ -231,6 +239,38 @@ where
         .await;
     }
     error
+}
+
+/// A hold at one step for half the progress deadline (or 30m without one) is alerted once: nothing
+/// waits silently. Recorded in status so that a restart does not alert again.
+fn long_hold(
+    status: &mut CohortRolloutStatus,
+    action: Option<&Action>,
+    policy: &Policy,
+    next: State,
+    now: u64,
+) -> Option<String> {
+    let Some(Action::Hold(why)) = action else {
+        return None;
+    };
+    let held = now.saturating_sub(next.last_progress);
+    let live = matches!(next.phase, Phase::Progressing | Phase::Paused);
+    if !live
+        || held < plan::hold_alert_after(policy)
+        || status.hold_alerted_since == Some(next.last_progress)
+    {
+        return None;
+    }
+    status.hold_alerted_since = Some(next.last_progress);
+    let held = humantime::format_duration(std::time::Duration::from_secs(held));
+    let deadline = match policy.progress_deadline_secs {
+        Some(d) => format!(
+            "it fails at the progressDeadline ({})",
+            humantime::format_duration(std::time::Duration::from_secs(d))
+        ),
+        None => "it has no progressDeadline".to_string(),
+    };
+    Some(format!("{held}: {why}; {deadline}"))
 }
 
 fn state_of(p: &CohortRolloutStatus, step_count: usize) -> State {

@@ -96,6 +96,31 @@ fn verdicts() {
     }
 }
 
+/// Below minSamples a success rate fails only when the errors already seen prove the SLO breached
+/// whatever the missing requests would show (the 99% upper confidence bound of the success rate is
+/// below the minimum); otherwise it is inconclusive, as before.
+#[test]
+#[rustfmt::skip]
+fn a_tiny_cohort_fails_only_on_proof() {
+    use Verdict::{Fail, Inconclusive};
+    let min = 50;
+    let cases: Vec<VerdictCase> = vec![
+        ("20 of 20 failed", success_rate(), Some(0.0), None, Some(20), min, Fail, "20 of 20 canary requests failed"),
+        ("5 of 5 failed", success_rate(), Some(0.0), None, Some(5), min, Fail, "5 of 5 canary requests failed"),
+        ("10 of 20 failed", success_rate(), Some(50.0), None, Some(20), min, Fail, "at most"),
+        ("1 of 20 failed is no proof", success_rate(), Some(95.0), None, Some(20), min, Inconclusive, "20 canary requests, 50 needed"),
+        ("1 of 1 failed is no proof", success_rate(), Some(0.0), None, Some(1), min, Inconclusive, "1 canary requests, 50 needed"),
+        ("no requests", success_rate(), None, None, Some(0), min, Inconclusive, "0 canary requests"),
+        ("healthy and few", success_rate(), Some(100.0), None, Some(20), min, Inconclusive, "20 canary requests"),
+        ("latency has no such proof", latency(), Some(5000.0), None, Some(20), min, Inconclusive, "20 canary requests"),
+    ];
+    for (name, check, value, stable, samples, min_samples, want, fragment) in cases {
+        let (got, message) = verdict(&check, value, stable, samples, min_samples);
+        assert_eq!(got, want, "{name}: {message}");
+        assert!(message.contains(fragment), "{name}: {message:?} lacks {fragment:?}");
+    }
+}
+
 const WINDOW: Window<'static> = Window {
     rollout: "checkout",
     range: "2m",

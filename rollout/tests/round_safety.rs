@@ -215,3 +215,58 @@ analysis:
     }
     assert_eq!(advanced.action, Some(Action::Advance), "{advanced:?}");
 }
+
+const NO_DATA: &str = "
+target: {wasmPlugin: {name: sluice}}
+steps: [{percent: 10}, {percent: 50}]
+analysis:
+  interval: 60s
+  metrics: [{name: ok, builtin: successRate, thresholdRange: {min: 99}}]
+";
+
+#[tokio::test]
+async fn a_rollout_without_data_alerts_once_at_half_the_default_deadline_and_fails_at_it() {
+    let w = World::new();
+    *w.samples.lock().unwrap() = 0.0;
+    let s = spec(NO_DATA);
+    round(&w, &s, None, false, 0).await;
+    let mut held_alerts = vec![];
+    let mut end = None;
+    for minute in 1..=60 {
+        let outcome = round(&w, &s, None, true, minute * 60).await;
+        held_alerts = w.alert_texts();
+        if outcome.status.phase != Phase::Progressing {
+            end = Some((minute, outcome));
+            break;
+        }
+    }
+    // One alert for the start (step 0), one when it had held for 30 minutes (half the default 1h).
+    let holds: Vec<&String> = held_alerts
+        .iter()
+        .filter(|t| t.contains("has held"))
+        .collect();
+    assert_eq!(holds.len(), 1, "{held_alerts:#?}");
+    assert!(holds[0].contains("30m"), "{}", holds[0]);
+    let (minute, outcome) = end.expect("the default progressDeadline ended the hold");
+    assert_eq!(minute, 60);
+    assert_eq!(outcome.status.phase, Phase::RolledBack);
+    assert_eq!(w.entry().1, RolloutState::RolledBack);
+}
+
+#[tokio::test]
+async fn progress_deadline_none_waits_for_data_but_still_alerts() {
+    let w = World::new();
+    *w.samples.lock().unwrap() = 0.0;
+    let s = spec(&NO_DATA.replace("interval: 60s", "interval: 60s\n  progressDeadline: none"));
+    round(&w, &s, None, false, 0).await;
+    for minute in 1..=120 {
+        let outcome = round(&w, &s, None, true, minute * 60).await;
+        assert_eq!(outcome.status.phase, Phase::Progressing);
+    }
+    let holds = w
+        .alert_texts()
+        .into_iter()
+        .filter(|t| t.contains("has held"))
+        .count();
+    assert_eq!(holds, 1);
+}

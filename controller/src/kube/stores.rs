@@ -194,6 +194,7 @@ pub fn event_reason(kind: AlertKind) -> (&'static str, &'static str) {
         AlertKind::Pause => ("Paused", "Pause"),
         AlertKind::Rollback => ("RolledBack", "Rollback"),
         AlertKind::Promotion => ("Promoted", "Promote"),
+        AlertKind::Hold => ("Holding", "Hold"),
     }
 }
 
@@ -222,7 +223,7 @@ impl AlertSink for KubeEvents {
             },
             event_time: Some(MicroTime(now)),
             type_: Some(
-                if alert.kind == AlertKind::Rollback {
+                if matches!(alert.kind, AlertKind::Rollback | AlertKind::Hold) {
                     "Warning"
                 } else {
                     "Normal"
