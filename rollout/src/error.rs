@@ -14,6 +14,9 @@ pub enum Error {
     Metrics(String),
     #[error("config sink: {0}")]
     Sink(String),
+    /// The config document changed since it was read (HTTP 409): re-read and merge again.
+    #[error("config sink: {0}")]
+    Conflict(String),
     #[error("status store: {0}")]
     Status(String),
     #[error("alert: {0}")]

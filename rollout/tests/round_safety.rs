@@ -2,102 +2,14 @@
 //! A failing canary never stays in front of users: whole rounds over in-memory ports, with SLIs as a
 //! Prometheus would answer them.
 
-use cohort::{RolloutState, SluiceConfig};
-use rollout::api::{CohortRolloutSpec, CohortRolloutStatus, Phase};
+#[path = "support/world.rs"]
+mod world;
+
+use cohort::RolloutState;
+use rollout::api::Phase;
 use rollout::command::Command;
 use rollout::machine::Action;
-use rollout::ports::{Alert, AlertSink, ConfigStore, MetricsSource, StatusStore};
-use rollout::round::{reconcile, Io, Outcome, Round, Target};
-use rollout::Result;
-use std::collections::HashMap;
-use std::sync::Mutex;
-
-/// Config, status and alerts in memory; SLIs from `success_rate` and `samples`, every query recorded.
-struct World {
-    config: Mutex<SluiceConfig>,
-    status: Mutex<HashMap<String, CohortRolloutStatus>>,
-    alerts: Mutex<Vec<Alert>>,
-    queries: Mutex<Vec<String>>,
-    success_rate: Mutex<f64>,
-    samples: Mutex<f64>,
-}
-
-impl World {
-    fn new() -> World {
-        World {
-            config: Mutex::new(cohort::parse(br#"{"generation": 1, "rollouts": []}"#).unwrap()),
-            status: Mutex::new(HashMap::new()),
-            alerts: Mutex::new(vec![]),
-            queries: Mutex::new(vec![]),
-            success_rate: Mutex::new(100.0),
-            samples: Mutex::new(1000.0),
-        }
-    }
-
-    fn canary_fails(&self) {
-        *self.success_rate.lock().unwrap() = 50.0;
-    }
-
-    fn entry(&self) -> (f64, RolloutState) {
-        let config = self.config.lock().unwrap();
-        let entry = config.rollouts.iter().find(|r| r.name == "shop").unwrap();
-        (entry.stage.percent, entry.state)
-    }
-
-    fn alert_texts(&self) -> Vec<String> {
-        self.alerts
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|a| a.text.clone())
-            .collect()
-    }
-}
-
-impl ConfigStore for World {
-    async fn load(&self) -> Result<SluiceConfig> {
-        Ok(self.config.lock().unwrap().clone())
-    }
-    async fn store(&self, config: &SluiceConfig) -> Result<()> {
-        *self.config.lock().unwrap() = config.clone();
-        Ok(())
-    }
-}
-
-impl StatusStore for World {
-    async fn load(&self, rollout: &str) -> Result<Option<CohortRolloutStatus>> {
-        Ok(self.status.lock().unwrap().get(rollout).cloned())
-    }
-    async fn save(&self, rollout: &str, status: &CohortRolloutStatus) -> Result<()> {
-        self.status
-            .lock()
-            .unwrap()
-            .insert(rollout.into(), status.clone());
-        Ok(())
-    }
-}
-
-impl AlertSink for World {
-    async fn send(&self, alert: &Alert) -> Result<()> {
-        self.alerts.lock().unwrap().push(alert.clone());
-        Ok(())
-    }
-}
-
-impl MetricsSource for World {
-    async fn query(&self, promql: &str) -> std::result::Result<Option<f64>, String> {
-        self.queries.lock().unwrap().push(promql.to_string());
-        Ok(Some(if promql.starts_with("100 *") {
-            *self.success_rate.lock().unwrap()
-        } else {
-            *self.samples.lock().unwrap()
-        }))
-    }
-}
-
-fn spec(yaml: &str) -> CohortRolloutSpec {
-    serde_yaml::from_str(yaml).unwrap()
-}
+use world::{round, spec, World};
 
 const GATED: &str = "
 target: {wasmPlugin: {name: sluice}}
@@ -106,40 +18,6 @@ analysis:
   interval: 60s
   metrics: [{name: ok, builtin: successRate, thresholdRange: {min: 99}, critical: true}]
 ";
-
-/// One round at `now` (unix seconds); analyses when asked.
-async fn round(
-    w: &World,
-    spec: &CohortRolloutSpec,
-    command: Option<Command>,
-    analyse: bool,
-    now: u64,
-) -> Outcome {
-    let io = Io {
-        metrics: w,
-        config: w,
-        status: w,
-        alerts: w,
-    };
-    let target = Target {
-        name: "shop",
-        namespace: "test",
-        spec,
-        generation: Some(1),
-    };
-    let command = command.map(|c| (c.request(&now.to_string()), c));
-    reconcile(
-        &io,
-        &target,
-        &Round {
-            command,
-            analyse,
-            now,
-        },
-    )
-    .await
-    .unwrap()
-}
 
 #[tokio::test]
 async fn a_rollout_waiting_at_a_gate_is_still_analysed_and_rolled_back_on_a_breach() {
