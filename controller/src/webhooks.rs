@@ -23,21 +23,34 @@ pub fn client() -> Result<reqwest::Client> {
 }
 
 impl AlertSink for Webhooks {
+    /// Posts to every URL at once; one failing URL never stops the others. Fails naming each URL
+    /// that did not take the alert (the round keeps it and retries).
     async fn send(&self, alert: &Alert) -> Result<()> {
-        for url in &self.urls {
-            let response = self
-                .client
-                .post(url)
-                .json(alert)
-                .send()
-                .await
-                .map_err(|e| Error::Alert(format!("POST {url}: {e}")))?;
-            if !response.status().is_success() {
-                return Err(Error::Alert(format!(
-                    "POST {url}: HTTP {}",
-                    response.status()
-                )));
-            }
+        let posts = self.urls.iter().map(|url| self.post(url, alert));
+        let failures: Vec<String> = futures::future::join_all(posts)
+            .await
+            .into_iter()
+            .filter_map(std::result::Result::err)
+            .collect();
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Alert(failures.join("; ")))
+        }
+    }
+}
+
+impl Webhooks {
+    async fn post(&self, url: &str, alert: &Alert) -> std::result::Result<(), String> {
+        let response = self
+            .client
+            .post(url)
+            .json(alert)
+            .send()
+            .await
+            .map_err(|e| format!("POST {url}: {e}"))?;
+        if !response.status().is_success() {
+            return Err(format!("POST {url}: HTTP {}", response.status()));
         }
         Ok(())
     }
