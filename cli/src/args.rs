@@ -211,3 +211,20 @@ fn plan(rollout: &Path, cities: &Path) -> Result<String> {
         &rollout::plan::exposure(&steps, &table),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Args;
+    use clap::CommandFactory;
+    use rollout::command::Command;
+
+    /// The CLI's words are the command enum's: a new command cannot ship without its subcommand.
+    #[test]
+    fn every_command_has_a_subcommand_of_its_own_word() {
+        let cli = Args::command();
+        for command in Command::ALL {
+            let sub = cli.find_subcommand(command.as_str());
+            assert!(sub.is_some(), "no `sluice {command}`");
+        }
+    }
+}

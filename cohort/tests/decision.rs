@@ -1,5 +1,5 @@
 #![cfg(test)]
-//! `decide`: decision order, gating, bucketing, raw-byte facts and cookie parsing.
+//! `decide`: decision order, gating, bucketing and raw-byte facts (cookie parsing: `cookies.rs`).
 //! Which rollout a request belongs to is in selection.rs.
 
 use cohort::murmur3::murmur3_x86_32;
@@ -333,28 +333,6 @@ fn non_utf8_facts_are_decided_as_raw_bytes() {
         run(&gated, &facts),
         (Cohort::Stable, Reason::CityNotEligible)
     );
-}
-
-#[test]
-fn cookie_value_finds_the_named_cookie() {
-    // (Cookie header, value of cookie "uid")
-    let cases: [(&[u8], Option<&[u8]>); 10] = [
-        (b"a=1; uid=42", Some(b"42")),
-        (b"uid=42", Some(b"42")),
-        (b"a=1;uid=\"q 7\";b=2", Some(b"q 7")),
-        (b"a=1; b=2", None),
-        (b"", None),
-        (b"uid=; a=1", None),
-        (b"uid=\"\"", None),
-        (b"uidx=1; uid=2", Some(b"2")),
-        (b"uid=2; uidx=1", Some(b"2")),
-        // Cookie names are case-sensitive.
-        (b"xuid=1; UID=3", None),
-    ];
-    for (header, expected) in cases {
-        let got = cookie_value(header, b"uid");
-        assert_eq!(got, expected, "{:?}", String::from_utf8_lossy(header));
-    }
 }
 
 /// Built once: proptest runs hundreds of cases against the same configs.

@@ -1,6 +1,6 @@
-//! The `CohortRollout` custom resource (`sluice.dev/v1alpha1`) and the words of its API: phases,
-//! verdicts and the commands people send. The same document, as YAML, drives local mode. Field names
-//! follow Flagger / Argo Rollouts where they mean the same thing.
+//! The `CohortRollout` custom resource (`sluice.dev/v1alpha1`) and the words of its status: phases,
+//! verdicts, conditions (the commands people send are in `command`). The same document, as YAML,
+//! drives local mode. Field names follow Flagger / Argo Rollouts where they mean the same thing.
 
 use kube::CustomResource;
 use schemars::JsonSchema;

@@ -1,113 +1,13 @@
 #![cfg(test)]
 //! Table tests of the rollout state machine: one round = (state, checks, command, now) -> (state, action).
 
-use rollout::api::Verdict;
-use rollout::api::{OnFailure, Phase};
+#[path = "support/machine.rs"]
+mod fixture;
+
+use fixture::*;
+use rollout::api::Phase;
 use rollout::command::Command;
 use rollout::machine::{next, Action, CheckOutcome, Policy, State};
-
-const T0: u64 = 10_000;
-const DEADLINE: u64 = 600;
-
-/// 4 steps, no gates, threshold 2, 3 consecutive errors, 600 s deadline, roll back on failure.
-fn policy() -> Policy {
-    Policy {
-        step_count: 4,
-        gates: vec![false; 4],
-        threshold: 2,
-        max_consecutive_errors: 3,
-        progress_deadline_secs: Some(DEADLINE),
-        on_failure: OnFailure::Rollback,
-    }
-}
-
-fn pausing() -> Policy {
-    Policy {
-        on_failure: OnFailure::Pause,
-        ..policy()
-    }
-}
-
-/// A gate before step 2.
-fn gated() -> Policy {
-    Policy {
-        gates: vec![false, false, true, false],
-        ..policy()
-    }
-}
-
-fn no_deadline() -> Policy {
-    Policy {
-        progress_deadline_secs: None,
-        ..policy()
-    }
-}
-
-fn st(phase: Phase, step: usize) -> State {
-    State {
-        phase,
-        step,
-        ..State::start(T0)
-    }
-}
-
-fn progressing(step: usize) -> State {
-    st(Phase::Progressing, step)
-}
-
-const fn outcome(verdict: Verdict, critical: bool) -> CheckOutcome {
-    CheckOutcome { verdict, critical }
-}
-const PASS: CheckOutcome = outcome(Verdict::Pass, false);
-const FAIL: CheckOutcome = outcome(Verdict::Fail, false);
-const INC: CheckOutcome = outcome(Verdict::Inconclusive, false);
-const ERR: CheckOutcome = outcome(Verdict::Error, false);
-const CRITICAL_FAIL: CheckOutcome = outcome(Verdict::Fail, true);
-const CRITICAL_PASS: CheckOutcome = outcome(Verdict::Pass, true);
-
-/// The expected action; messages are matched by a substring a person would read.
-#[derive(Debug)]
-enum Want {
-    Hold(&'static str),
-    Advance,
-    Pause(&'static str),
-    Rollback(&'static str),
-    Promote,
-}
-
-fn matches(got: &Action, want: &Want) -> bool {
-    match (got, want) {
-        (Action::Hold(m), Want::Hold(s))
-        | (Action::Pause(m), Want::Pause(s))
-        | (Action::Rollback(m), Want::Rollback(s)) => m.contains(s),
-        (Action::Advance, Want::Advance) | (Action::Promote, Want::Promote) => true,
-        _ => false,
-    }
-}
-
-struct Case {
-    name: &'static str,
-    policy: Policy,
-    state: State,
-    checks: Vec<CheckOutcome>,
-    command: Option<Command>,
-    now: u64,
-    want_state: State,
-    want: Want,
-}
-
-fn run_table(cases: Vec<Case>) {
-    for c in cases {
-        let (state, action) = next(c.state, &c.policy, &c.checks, c.command, c.now);
-        assert_eq!(state, c.want_state, "{}: state", c.name);
-        assert!(
-            matches(&action, &c.want),
-            "{}: action {action:?}, want {:?}",
-            c.name,
-            c.want
-        );
-    }
-}
 
 #[test]
 #[rustfmt::skip]
@@ -259,65 +159,6 @@ fn rounds_without_command_change_nothing_once_rolled_back_or_promoted() {
                 "{phase} with {checks:?}"
             );
         }
-    }
-}
-
-#[test]
-fn a_paused_rollout_is_still_judged_and_only_advancing_waits() {
-    let at_gate = State {
-        at_gate: true,
-        ..st(Phase::Paused, 1)
-    };
-    let late = T0 + DEADLINE * 10;
-    for paused in [st(Phase::Paused, 1), at_gate] {
-        let name = if paused.at_gate {
-            "at a gate"
-        } else {
-            "by a person"
-        };
-        // Healthy, inconclusive or not analysed: held where it is, whatever the deadline.
-        for checks in [&[][..], &[PASS], &[INC]] {
-            let (got, action) = next(paused, &gated(), checks, None, late);
-            assert_eq!(got, paused, "{name} with {checks:?}");
-            assert!(
-                matches!(&action, Action::Hold(m) if m.starts_with("Paused")),
-                "{name} with {checks:?}: {action:?}"
-            );
-        }
-        // A breach applies onFailure: rollback.
-        for (checks, why) in [
-            (&[CRITICAL_FAIL][..], "critical"),
-            (&[FAIL, FAIL], "threshold of 2"),
-        ] {
-            let (got, action) = next(paused, &gated(), checks, None, late);
-            assert_eq!(got.phase, Phase::RolledBack, "{name} with {checks:?}");
-            assert!(
-                matches!(&action, Action::Rollback(m) if m.contains(why)),
-                "{name} with {checks:?}: {action:?}"
-            );
-        }
-        // One failure below the threshold is counted, and held.
-        let (got, action) = next(paused, &gated(), &[FAIL], None, late);
-        assert_eq!((got.phase, got.failed_checks), (Phase::Paused, 1), "{name}");
-        assert!(matches!(action, Action::Hold(_)), "{name}: {action:?}");
-        // Query errors count towards the streak while paused too.
-        let erring = State {
-            consecutive_errors: 2,
-            ..paused
-        };
-        let (got, action) = next(erring, &gated(), &[ERR], None, late);
-        assert_eq!(got.phase, Phase::RolledBack, "{name}: {action:?}");
-        // onFailure: pause keeps it paused (at its gate) and says it is still failing.
-        let (got, action) = next(paused, &pausing(), &[CRITICAL_FAIL], None, late);
-        assert_eq!(
-            (got.phase, got.at_gate),
-            (Phase::Paused, paused.at_gate),
-            "{name}"
-        );
-        assert!(
-            matches!(&action, Action::Hold(m) if m.contains("still failing")),
-            "{name}: {action:?}"
-        );
     }
 }
 
