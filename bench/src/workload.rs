@@ -145,6 +145,7 @@ fn rollout(i: usize, rng: &mut SplitMix64) -> Rollout {
     };
     Rollout {
         name: format!("rollout-{i:03}"),
+        owner: None,
         request_match,
         salt: (i % 2 == 0).then(|| format!("rollout-{i:03}-v{}", 2 + i % 3)),
         bucketing,

@@ -159,6 +159,13 @@ impl CompiledConfig {
                     "duplicate rollout name",
                 ));
             }
+            if r.owner.as_deref() == Some("") {
+                return Err(ConfigError::new(
+                    format!("{path}.owner"),
+                    "",
+                    "must not be empty (omit it: no owner)",
+                ));
+            }
             if r.salt.as_deref() == Some("") {
                 return Err(ConfigError::new(
                     format!("{path}.salt"),

@@ -26,6 +26,7 @@ pub struct SluiceConfig {
     pub identity: Identity,
     #[serde(default)]
     pub overrides: Overrides,
+    #[serde(default)]
     pub rollouts: Vec<Rollout>,
 }
 
@@ -120,7 +121,12 @@ impl Default for Overrides {
 #[serde(deny_unknown_fields)]
 pub struct Rollout {
     pub name: String,
-    /// Which requests this rollout owns; absent = all. The first matching rollout wins.
+    /// The CohortRollout that writes this entry (`namespace/name`), so that no other edits it. The
+    /// filter carries it and decides without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// Which requests this rollout owns; absent = all. The first matching rollout in document order
+    /// wins; the controller keeps the entries ordered most specific match first.
     #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
     pub request_match: Option<RequestMatch>,
     /// Bucketing salt; defaults to `name`.

@@ -10,6 +10,7 @@ pub mod api;
 pub mod command;
 pub mod entry;
 pub mod error;
+pub mod generation;
 pub mod machine;
 pub mod plan;
 pub mod ports;

@@ -5,7 +5,7 @@
 use crate::analysis::{self, Window};
 use crate::api::{CohortRolloutSpec, CohortRolloutStatus, Phase};
 use crate::command::Command;
-use crate::entry::{check_entry, merge, rollout_entry};
+use crate::entry::{check_entry, merge, own_entry, owned_entry, owner_of};
 use crate::error::{Error, Result};
 use crate::machine::{self, Action, CheckOutcome, Policy, State};
 use crate::plan;
@@ -77,7 +77,15 @@ where
         .and_then(|steps| Ok((plan::policy(t.spec, &steps)?, steps)))
         .and_then(|(policy, steps)| {
             let target = &t.spec.target;
-            check_entry(entry_name(t), target, &steps, previous.as_ref(), &current)?;
+            let owner = owner_of(t.namespace, t.name);
+            check_entry(
+                entry_name(t),
+                &owner,
+                target,
+                &steps,
+                previous.as_ref(),
+                &current,
+            )?;
             Ok((policy, steps))
         });
     let (policy, steps) = match checked {
@@ -133,7 +141,13 @@ where
     let stage = steps[next.step].clone();
     let merged = merge(
         &current,
-        rollout_entry(entry_name(t), &t.spec.target, &stage, next.phase),
+        owned_entry(
+            entry_name(t),
+            &owner_of(t.namespace, t.name),
+            &t.spec.target,
+            &stage,
+            next.phase,
+        ),
     );
     status.phase = next.phase;
     status.current_step = next.step as u32;
@@ -212,7 +226,7 @@ where
     let mut rolled_back = None;
     if let Some((id, _)) = abort {
         status.last_command = Some(id.clone());
-        if let Some(entry) = current.rollouts.iter().find(|r| r.name == entry_name(t)) {
+        if let Some(entry) = own_entry(&current, entry_name(t), &owner_of(t.namespace, t.name)) {
             let mut entry = entry.clone();
             entry.state = cohort::RolloutState::RolledBack;
             rolled_back = merge(&current, entry);

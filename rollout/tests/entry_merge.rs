@@ -38,6 +38,7 @@ fn stage(regions: &[&str], max_city_population: Option<u64>, percent: f64) -> St
 fn entry(name: &str, stage: Stage, state: RolloutState) -> Rollout {
     Rollout {
         name: name.into(),
+        owner: None,
         request_match: None,
         salt: None,
         bucketing: Bucketing::BasisPoints,
@@ -76,7 +77,7 @@ fn rollout_entry_maps_target_step_and_phase() {
     }
 }
 
-/// The shared document: two rollouts plus settings no rollout owns.
+/// The shared document: two rollouts (most specific first) plus settings no rollout owns.
 fn shared() -> SluiceConfig {
     let doc = json!({
         "generation": 7,
@@ -89,9 +90,9 @@ fn shared() -> SluiceConfig {
         "identity": {"sources": [{"cookie": "uid"}, {"header": "x-user-id"}], "when_missing": "random"},
         "overrides": {"token_sha256": ["ab".repeat(32)]},
         "rollouts": [
-            {"name": "checkout", "stage": {"regions": ["eu"], "percent": 5}, "state": "progressing"},
             {"name": "search", "salt": "s1", "bucketing": "unleash", "stage": {"percent": 50},
-             "state": "paused", "routing_header": "x-search-cohort", "match": {"authority": "search.example.com"}}
+             "state": "paused", "routing_header": "x-search-cohort", "match": {"authority": "search.example.com"}},
+            {"name": "checkout", "stage": {"regions": ["eu"], "percent": 5}, "state": "progressing"}
         ]
     });
     cohort::parse(doc.to_string().as_bytes()).unwrap()
@@ -109,11 +110,12 @@ fn merge_replaces_only_its_own_entry() {
     let checkout = |stage, state| entry("checkout", stage, state);
     // (name, entry, expected rollout names in order, index of the entry)
     let cases: Vec<(&str, Rollout, Vec<&str>, usize)> = vec![
-        ("next step of checkout", checkout(stage(&["eu", "us"], None, 5.0), RolloutState::Progressing), vec!["checkout", "search"], 0),
-        ("checkout rolled back", checkout(stage(&["eu"], None, 5.0), RolloutState::RolledBack), vec!["checkout", "search"], 0),
-        ("checkout with a new routing header", Rollout { routing_header: "x-co".into(), ..checkout(stage(&["eu"], None, 5.0), RolloutState::Progressing) }, vec!["checkout", "search"], 0),
-        ("search resumed", Rollout { state: RolloutState::Progressing, ..current.rollouts[1].clone() }, vec!["checkout", "search"], 1),
-        ("a new rollout is appended", entry("payments", stage(&[], None, 1.0), RolloutState::Progressing), vec!["checkout", "search", "payments"], 2),
+        ("next step of checkout", checkout(stage(&["eu", "us"], None, 5.0), RolloutState::Progressing), vec!["search", "checkout"], 1),
+        ("checkout rolled back", checkout(stage(&["eu"], None, 5.0), RolloutState::RolledBack), vec!["search", "checkout"], 1),
+        ("checkout with a new routing header", Rollout { routing_header: "x-co".into(), ..checkout(stage(&["eu"], None, 5.0), RolloutState::Progressing) }, vec!["search", "checkout"], 1),
+        ("checkout with an owner", Rollout { owner: Some("shop/checkout".into()), ..current.rollouts[1].clone() }, vec!["search", "checkout"], 1),
+        ("search resumed", Rollout { state: RolloutState::Progressing, ..current.rollouts[0].clone() }, vec!["search", "checkout"], 0),
+        ("a new rollout goes after the equally specific ones", entry("payments", stage(&[], None, 1.0), RolloutState::Progressing), vec!["search", "checkout", "payments"], 2),
     ];
     for (name, e, names, at) in cases {
         let merged = merge(&current, e.clone()).unwrap_or_else(|| panic!("{name}: nothing to push"));
@@ -209,4 +211,67 @@ fn a_plan_that_validates_compiles() {
         Vec::<String>::new(),
         "validated but cannot be pushed"
     );
+}
+
+fn matching(name: &str, authority: Option<&str>, path_prefix: Option<&str>) -> Rollout {
+    Rollout {
+        request_match: Some(RequestMatch {
+            authority: authority.map(Into::into),
+            path_prefix: path_prefix.map(Into::into),
+        }),
+        ..entry(name, stage(&[], None, 5.0), RolloutState::Progressing)
+    }
+}
+
+fn names(doc: &SluiceConfig) -> Vec<&str> {
+    doc.rollouts.iter().map(|r| r.name.as_str()).collect()
+}
+
+#[test]
+#[rustfmt::skip]
+fn merge_orders_entries_most_specific_first() {
+    let all = || entry("all", stage(&[], None, 5.0), RolloutState::Progressing);
+    let host = || matching("host", Some("shop.example.com"), None);
+    let port = || matching("port", Some("shop.example.com:8443"), None);
+    let host_api = || matching("host-api", Some("shop.example.com"), Some("/api"));
+    let api = || matching("api", None, Some("/api"));
+    let api_v2 = || matching("api-v2", None, Some("/api/v2"));
+    // (case, entries merged one by one into an empty document, expected order)
+    let cases: Vec<(&str, Vec<Rollout>, Vec<&str>)> = vec![
+        ("a named authority before any authority", vec![all(), host()], vec!["host", "all"]),
+        ("a longer path prefix before a shorter one", vec![api(), api_v2()], vec!["api-v2", "api"]),
+        ("a path prefix before none", vec![all(), api()], vec!["api", "all"]),
+        ("host:port before the bare host", vec![host(), port()], vec!["port", "host"]),
+        ("the authority decides before the path", vec![api_v2(), host()], vec!["host", "api-v2"]),
+        ("everything, added least specific first",
+         vec![all(), api(), host(), api_v2(), host_api(), port()],
+         vec!["port", "host-api", "host", "api-v2", "api", "all"]),
+        ("equally specific entries keep the order they came in",
+         vec![matching("b", None, Some("/b")), matching("a", None, Some("/a"))], vec!["b", "a"]),
+    ];
+    for (case, entries, want) in cases {
+        let mut doc = cohort::parse(br#"{"generation": 0, "rollouts": []}"#).unwrap();
+        for e in entries {
+            doc = merge(&doc, e).unwrap_or_else(|| panic!("{case}: nothing to push"));
+        }
+        assert_eq!(names(&doc), want, "{case}");
+        CompiledConfig::compile(&doc).unwrap_or_else(|e| panic!("{case}: {e}"));
+    }
+}
+
+#[test]
+fn a_document_out_of_order_is_put_in_order_by_the_next_merge() {
+    // Written before entries were ordered: the catch-all decides every request of `host`.
+    let mut doc = cohort::parse(br#"{"generation": 5, "rollouts": []}"#).unwrap();
+    doc.rollouts = vec![
+        entry("all", stage(&[], None, 5.0), RolloutState::Progressing),
+        matching("host", Some("shop.example.com"), None),
+    ];
+    let unchanged = doc.rollouts[0].clone();
+    let merged = merge(&doc, unchanged).expect("the order changed: a push");
+    assert_eq!(
+        (names(&merged), merged.generation),
+        (vec!["host", "all"], 6)
+    );
+    assert_eq!(merge(&merged, merged.rollouts[1].clone()), None);
 }

@@ -56,8 +56,13 @@ impl MetricsSource for Mem {
 }
 
 fn spec(steps: &str, salt: &str) -> CohortRolloutSpec {
+    spec_with(steps, &format!("salt: {salt}"))
+}
+
+/// A spec whose target carries `target` (YAML flow map entries) besides the WasmPlugin.
+fn spec_with(steps: &str, target: &str) -> CohortRolloutSpec {
     serde_yaml::from_str(&format!(
-        "target: {{wasmPlugin: {{name: sluice}}, salt: {salt}}}
+        "target: {{wasmPlugin: {{name: sluice}}, {target}}}
 steps: {steps}
 analysis:
   interval: 60s
@@ -217,4 +222,75 @@ async fn an_entry_the_filter_would_refuse_is_an_invalid_spec_before_anything_is_
     };
     assert!(problem.contains("override"), "{problem}");
     assert!(m.config.lock().unwrap().rollouts.is_empty());
+}
+
+/// The round is refused naming `field`, asks to abort first, and the entry serves as before.
+async fn assert_refused(m: &Mem, edited: &CohortRolloutSpec, field: &str) {
+    let before = m.config.lock().unwrap().clone();
+    let error = round(m, edited, None, 180).await.unwrap_err();
+    let Error::InvalidSpec {
+        field: got,
+        problem,
+        ..
+    } = &error
+    else {
+        panic!("{field}: {error:?}")
+    };
+    assert_eq!(got, field);
+    assert!(problem.contains("abort first"), "{field}: {problem}");
+    assert_eq!(
+        *m.config.lock().unwrap(),
+        before,
+        "{field}: the document changed"
+    );
+    let status = m.status.lock().unwrap()["shop"].clone();
+    assert_eq!(status.conditions.last().unwrap().reason, "InvalidSpec");
+    assert_eq!((status.current_step, status.phase), (2, Phase::Progressing));
+}
+
+#[tokio::test]
+async fn a_new_match_mid_rollout_is_rejected_because_it_moves_users() {
+    let m = mem();
+    at_ten_percent(&m).await;
+    let edits = [
+        "salt: v2, match: {authority: shop.example.com}",
+        "salt: v2, match: {pathPrefix: /checkout}",
+    ];
+    for target in edits {
+        assert_refused(&m, &spec_with(PLAN, target), "spec.target.match").await;
+    }
+    // Written differently, the same requests: not a change.
+    let same = spec_with(PLAN, "salt: v2, match: {}");
+    assert_eq!(
+        round(&m, &same, None, 190).await.unwrap(),
+        Phase::Progressing
+    );
+}
+
+#[tokio::test]
+async fn a_new_routing_header_mid_rollout_is_rejected_because_the_old_one_would_be_client_settable()
+{
+    let m = mem();
+    at_ten_percent(&m).await;
+    let edited = spec_with(PLAN, "salt: v2, routingHeader: x-shop-cohort");
+    assert_refused(&m, &edited, "spec.target.routingHeader").await;
+}
+
+#[tokio::test]
+async fn removing_an_earlier_step_mid_rollout_is_rejected_because_the_rollout_would_jump() {
+    let m = mem();
+    at_ten_percent(&m).await;
+    // Without step 0, index 2 is 50%: the rollout would jump there with no analysis.
+    let edited = spec("[{percent: 5}, {percent: 10}, {percent: 50}]", "v2");
+    assert_refused(&m, &edited, "spec.steps").await;
+    // Without step 1 as well: 10% is now step 0.
+    let edited = spec("[{percent: 10}, {percent: 50}, {percent: 100}]", "v2");
+    assert_refused(&m, &edited, "spec.steps").await;
+    // Steps after the current one may go.
+    let shorter = spec("[{percent: 1}, {percent: 5}, {percent: 10}]", "v2");
+    assert_eq!(
+        round(&m, &shorter, None, 190).await.unwrap(),
+        Phase::Progressing
+    );
+    assert_eq!(percent_served(&m), (10.0, RolloutState::Progressing));
 }

@@ -1,0 +1,66 @@
+//! This rollout's entry for a step and a phase, and who owns it.
+
+use crate::api::{BucketingSpec, Phase, Step, Target};
+use cohort::{
+    Bucketing, RequestMatch, Rollout, RolloutState, SluiceConfig, Stage, DEFAULT_ROUTING_HEADER,
+};
+
+/// The owner recorded in an entry: the CohortRollout's `namespace/name` (local mode: `local/name`
+/// unless the file names a namespace).
+pub fn owner_of(namespace: &str, name: &str) -> String {
+    format!("{namespace}/{name}")
+}
+
+/// The entry `name` of `doc`, unless another CohortRollout owns it (an entry without an owner, written
+/// before entries had one or by a person, is the rollout's of that name).
+pub fn own_entry<'a>(doc: &'a SluiceConfig, name: &str, owner: &str) -> Option<&'a Rollout> {
+    doc.rollouts
+        .iter()
+        .find(|r| r.name == name)
+        .filter(|r| r.owner.as_deref().is_none_or(|o| o == owner))
+}
+
+/// This rollout's entry for the step in force and the phase, owned by `owner`.
+pub fn owned_entry(name: &str, owner: &str, target: &Target, step: &Step, phase: Phase) -> Rollout {
+    Rollout {
+        owner: Some(owner.to_string()),
+        ..rollout_entry(name, target, step, phase)
+    }
+}
+
+/// This rollout's entry for the step in force and the phase, without an owner.
+pub fn rollout_entry(name: &str, target: &Target, step: &Step, phase: Phase) -> Rollout {
+    Rollout {
+        name: name.to_string(),
+        owner: None,
+        // `match: {}` matches every request, as no match does: one way to write it.
+        request_match: target
+            .request_match
+            .as_ref()
+            .filter(|m| m.authority.is_some() || m.path_prefix.is_some())
+            .map(|m| RequestMatch {
+                authority: m.authority.clone(),
+                path_prefix: m.path_prefix.clone(),
+            }),
+        salt: target.salt.clone(),
+        bucketing: match target.bucketing {
+            Some(BucketingSpec::Unleash) => Bucketing::Unleash,
+            Some(BucketingSpec::BasisPoints) | None => Bucketing::BasisPoints,
+        },
+        stage: Stage {
+            regions: step.regions.clone(),
+            max_city_population: step.max_city_population,
+            percent: step.percent,
+        },
+        state: match phase {
+            Phase::Progressing => RolloutState::Progressing,
+            Phase::Paused => RolloutState::Paused,
+            Phase::RolledBack => RolloutState::RolledBack,
+            Phase::Promoted => RolloutState::Promoted,
+        },
+        routing_header: target
+            .routing_header
+            .clone()
+            .unwrap_or_else(|| DEFAULT_ROUTING_HEADER.to_string()),
+    }
+}

@@ -1,0 +1,14 @@
+//! The sluice config a rollout pushes: its own `rollouts[]` entry, merged into the document that also
+//! carries the shared settings and the other rollouts' entries. An entry has one owner (the
+//! CohortRollout that wrote it; no other edits it), and the entries are kept most specific match first,
+//! since the filter gives a request to the first entry that matches it.
+
+mod build;
+mod check;
+mod namespace;
+mod order;
+
+pub use build::{own_entry, owned_entry, owner_of, rollout_entry};
+pub use check::{check_conflicts, check_entry};
+pub use namespace::{check_namespace_allowed, ALLOWED_NAMESPACES_ANNOTATION};
+pub use order::merge;
