@@ -108,6 +108,17 @@ impl ControllerMetrics {
         }
     }
 
+    /// A deleted rollout: its phase series go (its rollback count stays, as a counter should).
+    pub fn forget(&self, namespace: &str, rollout: &str) {
+        for phase in PHASES {
+            self.phase.remove(&PhaseLabels {
+                namespace: namespace.into(),
+                rollout: rollout.into(),
+                phase: format!("{phase:?}"),
+            });
+        }
+    }
+
     pub fn count_rollback(&self, namespace: &str, rollout: &str) {
         let labels = RolloutLabels {
             namespace: namespace.into(),

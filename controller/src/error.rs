@@ -7,6 +7,12 @@ pub enum Error {
     Kube(#[from] kube::Error),
     #[error("the CohortRollout CRD is not installed: apply deploy/crd.yaml ({0})")]
     CrdMissing(String),
+    /// Kubernetes mode: a round is cut off before the Lease's renew deadline.
+    #[error("the round did not finish within {0:?} (rounds end before the Lease's renew deadline): stopped, the next round starts over")]
+    RoundDeadline(std::time::Duration),
+    /// Kubernetes mode: adding or removing the finalizer of a CohortRollout.
+    #[error("finalizer: {0}")]
+    Finalizer(String),
 }
 
 impl From<cohort::ConfigError> for Error {

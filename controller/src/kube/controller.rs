@@ -1,7 +1,12 @@
 //! The CohortRollout controller: each change or requeue of a CohortRollout runs one
-//! `rollout::round::reconcile` against the Kubernetes stores, on the schedule of `crate::schedule`.
+//! `rollout::round::reconcile` against the Kubernetes stores, on the schedule of `crate::schedule`;
+//! a new CohortRollout first gets its finalizer, a deleted one sends its users to stable (`finalizer`).
+//! Each reconcile ends within the round deadline, and writes only while this replica leads.
 
 use super::commands::command_of;
+use super::deadline::{analysis_budget, MetricsWithin};
+use super::finalizer;
+use super::leadership::Leadership;
 use super::stores::{BothAlerts, CrdStatusStore, KubeEvents, WasmPluginStore};
 use crate::admin::ControllerMetrics;
 use crate::error::{Error, Result};
@@ -25,6 +30,10 @@ pub struct Context<M> {
     pub webhook_client: reqwest::Client,
     pub clock: AnalysisClock,
     pub backoff: FailureBackoff,
+    /// Every write is refused once this replica no longer holds the Lease.
+    pub leadership: Leadership,
+    /// A reconcile is cut off after this; shorter than the Lease's renew deadline.
+    pub round_deadline: Duration,
 }
 
 /// The schedule key of a CohortRollout.
@@ -54,12 +63,13 @@ pub fn round_for(
 }
 
 /// The Kubernetes sinks of one rollout: its WasmPlugin (namespace defaults to the rollout's), its
-/// status subresource, and Events on it plus its webhooks.
+/// status subresource, and Events on it plus its webhooks; each Kubernetes write checks `leadership`.
 pub fn sinks_for(
     client: &Client,
     rollout: &CohortRollout,
     identity: &str,
     webhook_client: reqwest::Client,
+    leadership: &Leadership,
 ) -> (
     WasmPluginStore,
     CrdStatusStore,
@@ -68,12 +78,10 @@ pub fn sinks_for(
     let namespace = rollout
         .namespace()
         .unwrap_or_else(|| client.default_namespace().to_string());
-    let plugin = &rollout.spec.target.wasm_plugin;
-    let plugin_namespace = plugin.namespace.as_deref().unwrap_or(&namespace);
-    let config = WasmPluginStore::new(client.clone(), plugin_namespace, &plugin.name);
-    let status = CrdStatusStore::new(client.clone(), &namespace);
+    let config = WasmPluginStore::for_rollout(client, rollout, leadership.clone());
+    let status = CrdStatusStore::new(client.clone(), &namespace, leadership.clone());
     let alerts = BothAlerts {
-        first: KubeEvents::new(client.clone(), rollout, identity),
+        first: KubeEvents::new(client.clone(), rollout, identity, leadership.clone()),
         second: Webhooks {
             urls: rollout.spec.alerts.webhooks.clone(),
             client: webhook_client,
@@ -82,7 +90,7 @@ pub fn sinks_for(
     (config, status, alerts)
 }
 
-/// The controller's reconciler: one round, then wait for the next analysis.
+/// The controller's reconciler: one round, then wait for the next analysis; within the round deadline.
 pub async fn reconcile_rollout<M>(
     rollout: Arc<CohortRollout>,
     ctx: Arc<Context<M>>,
@@ -90,7 +98,28 @@ pub async fn reconcile_rollout<M>(
 where
     M: MetricsSource + Send + Sync + 'static,
 {
-    Ok(Action::requeue(reconcile_round(&rollout, &ctx).await?))
+    let deadline = ctx.round_deadline;
+    tokio::time::timeout(deadline, reconcile_in_time(&rollout, &ctx))
+        .await
+        .map_err(|_| Error::RoundDeadline(deadline))?
+}
+
+async fn reconcile_in_time<M>(rollout: &CohortRollout, ctx: &Context<M>) -> Result<Action>
+where
+    M: MetricsSource + Send + Sync,
+{
+    if rollout.metadata.deletion_timestamp.is_some() {
+        finalizer::release(&ctx.client, rollout, &ctx.leadership, &ctx.identity).await?;
+        let key = key_of(rollout);
+        ctx.backoff.succeeded(&key);
+        ctx.metrics.forget(&key.0, &key.1);
+        return Ok(Action::await_change());
+    }
+    if !finalizer::has_finalizer(rollout) {
+        // Before the first round can push an entry: a delete never leaves one serving.
+        finalizer::add(&ctx.client, rollout, &ctx.leadership).await?;
+    }
+    Ok(Action::requeue(reconcile_round(rollout, ctx).await?))
 }
 
 /// One round for a CohortRollout; returns how long until the next round is due.
@@ -109,9 +138,11 @@ where
         rollout,
         &ctx.identity,
         ctx.webhook_client.clone(),
+        &ctx.leadership,
     );
+    let metrics = MetricsWithin::new(&ctx.metrics_source, analysis_budget(ctx.round_deadline));
     let io = Io {
-        metrics: &ctx.metrics_source,
+        metrics: &metrics,
         config: &config,
         status: &status,
         alerts: &alerts,

@@ -1,7 +1,9 @@
 //! Leader election on a `coordination.k8s.io/v1` Lease: only the holder reconciles, so two replicas
 //! never advance a rollout twice. Expiry is judged by this replica's own clock from when it last saw
-//! the Lease change (as client-go does), never by comparing the holder's timestamps with ours.
+//! the Lease change (as client-go does), never by comparing the holder's timestamps with ours. The
+//! elector keeps this replica's [`Leadership`] up to date, which every write checks.
 
+use super::leadership::Leadership;
 use crate::error::Result;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
@@ -38,6 +40,12 @@ impl LeaseSettings {
             renew_deadline: Duration::from_secs(10),
         }
     }
+
+    /// How long one reconcile may take: shorter than the renew deadline, so a round is over (or cut
+    /// off) before a hold it started under could lapse unnoticed; each write checks the hold as well.
+    pub fn round_deadline(&self) -> Duration {
+        self.renew_deadline * 4 / 5
+    }
 }
 
 pub struct LeaderElector {
@@ -45,6 +53,7 @@ pub struct LeaderElector {
     settings: LeaseSettings,
     /// The Lease's resourceVersion when last seen, and when (by our clock) it was first seen so.
     observed: Option<(String, Instant)>,
+    leadership: Leadership,
 }
 
 impl LeaderElector {
@@ -53,6 +62,7 @@ impl LeaderElector {
             api: Api::namespaced(client, &settings.namespace),
             settings,
             observed: None,
+            leadership: Leadership::default(),
         }
     }
 
@@ -60,10 +70,29 @@ impl LeaderElector {
         &self.settings
     }
 
+    /// This replica's hold, as the writers check it: held from a successful attempt until the renew
+    /// deadline after that attempt began; lost when another replica holds the Lease or `hold` returns.
+    pub fn leadership(&self) -> Leadership {
+        self.leadership.clone()
+    }
+
     /// One attempt: creates, renews or takes over the Lease. `Ok(true)` when this replica holds it
     /// afterwards; a lost race (409) is `Ok(false)`.
     pub async fn try_acquire_or_renew(&mut self) -> Result<bool> {
         let now = Instant::now();
+        let held = self.attempt(now).await;
+        match held {
+            Ok(true) => self
+                .leadership
+                .held_until(now + self.settings.renew_deadline),
+            Ok(false) => self.leadership.lost(),
+            // Unknown: the hold lapses at its deadline unless a later attempt renews it.
+            Err(_) => {}
+        }
+        held
+    }
+
+    async fn attempt(&mut self, now: Instant) -> Result<bool> {
         let Some(lease) = self.api.get_opt(&self.settings.name).await? else {
             return self.create().await;
         };
@@ -174,6 +203,11 @@ impl LeaderElector {
     /// holder, or no successful renewal within the renew deadline. Each attempt is cut off at the
     /// deadline, so a hung API call never keeps a former leader reconciling past it.
     pub async fn hold(&mut self) {
+        self.renew_until_lost().await;
+        self.leadership.lost();
+    }
+
+    async fn renew_until_lost(&mut self) {
         let mut last_renewal = Instant::now();
         loop {
             tokio::time::sleep(self.settings.retry_period).await;
@@ -181,8 +215,9 @@ impl LeaderElector {
                 .settings
                 .renew_deadline
                 .saturating_sub(last_renewal.elapsed());
+            let attempt = Instant::now();
             match tokio::time::timeout(left, self.try_acquire_or_renew()).await {
-                Ok(Ok(true)) => last_renewal = Instant::now(),
+                Ok(Ok(true)) => last_renewal = attempt,
                 Ok(Ok(false)) => return,
                 Ok(Err(e)) => tracing::warn!("leader election: renewing the Lease failed: {e}"),
                 Err(_) => tracing::warn!("leader election: renewing the Lease timed out"),

@@ -1,7 +1,10 @@
 //! Kubernetes mode: watches CohortRollouts, leader election, /metrics and /healthz.
 //!
-//! `controller` runs one round per CohortRollout over the `stores`; `lease` elects the leader;
-//! `commands` carries people's commands (an annotation) and lists rollouts; `crd` checks the CRD.
+//! `controller` runs one round per CohortRollout over the `stores`; `finalizer` sends a deleted
+//! rollout's users to stable; `resync` wakes the rollouts whose entry a WasmPlugin change dropped;
+//! `lease` elects the leader and `leadership` tells every write whether this replica still leads;
+//! `deadline` keeps a round's analysis within its deadline; `commands` carries people's commands (an
+//! annotation) and lists rollouts; `crd` checks the CRD.
 //!
 //! Only the replica holding the Lease runs the controller; the others wait. Each leadership term
 //! starts a fresh controller (and a fresh analysis clock, so no rollout is analysed twice in one
@@ -10,7 +13,11 @@
 pub mod commands;
 pub mod controller;
 pub mod crd;
+pub mod deadline;
+pub mod finalizer;
+pub mod leadership;
 pub mod lease;
+pub mod resync;
 pub mod stores;
 
 use crate::admin::{self, ControllerMetrics};
@@ -20,12 +27,14 @@ use crate::prometheus::Prometheus;
 use crate::schedule::{AnalysisClock, FailureBackoff};
 use controller::{error_policy, reconcile_rollout, Context};
 use futures::StreamExt;
+use kube::api::DynamicObject;
 use kube::runtime::{watcher, Controller};
 use kube::{Api, Client};
 use lease::{LeaderElector, LeaseSettings};
 use rollout::api::CohortRollout;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use stores::wasm_plugin_resource;
 
 pub struct KubeOptions {
     pub prometheus: String,
@@ -74,6 +83,7 @@ async fn lead(
         let mut elector = LeaderElector::new(client.clone(), settings.clone());
         tracing::info!(lease = %format!("{}/{}", settings.namespace, settings.name), "waiting for the leader Lease");
         elector.acquire().await;
+        let leadership = elector.leadership();
         metrics.leader.set(1);
         tracing::info!("holding the leader Lease: reconciling");
         let ctx = Arc::new(Context {
@@ -84,6 +94,8 @@ async fn lead(
             webhook_client: webhook_client.clone(),
             clock: AnalysisClock::default(),
             backoff: FailureBackoff::default(),
+            leadership: leadership.clone(),
+            round_deadline: settings.round_deadline(),
         });
         let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<()>();
         let holding = tokio::spawn(async move {
@@ -92,12 +104,16 @@ async fn lead(
         });
         watch(client.clone(), opts.namespace.as_deref(), ctx, lost_rx).await;
         holding.abort();
+        // Whatever the holder task got to: nothing more is written in this term.
+        leadership.lost();
         metrics.leader.set(0);
         tracing::warn!("lost the leader Lease: reconciling stopped");
     }
 }
 
-/// Runs the controller until `stop` fires (in-flight rounds finish first).
+/// Runs the controller until `stop` fires (in-flight rounds finish first; their writes are refused
+/// once the Lease is lost). Besides the CohortRollouts, it watches the WasmPlugins (in every
+/// namespace: a rollout may target one outside its own) and wakes the rollouts a change concerns.
 async fn watch(
     client: Client,
     namespace: Option<&str>,
@@ -105,10 +121,19 @@ async fn watch(
     stop: tokio::sync::oneshot::Receiver<()>,
 ) {
     let api: Api<CohortRollout> = match namespace {
-        Some(ns) => Api::namespaced(client, ns),
-        None => Api::all(client),
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
     };
-    Controller::new(api, watcher::Config::default())
+    let controller = Controller::new(api, watcher::Config::default());
+    let rollouts = controller.store();
+    let plugins: Api<DynamicObject> = Api::all_with(client, &wasm_plugin_resource());
+    controller
+        .watches_with(
+            plugins,
+            wasm_plugin_resource(),
+            watcher::Config::default(),
+            move |plugin| resync::rollouts_to_wake(&plugin, &rollouts.state()),
+        )
         .graceful_shutdown_on(async move {
             let _ = stop.await;
         })

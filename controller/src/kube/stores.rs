@@ -3,7 +3,11 @@
 //!
 //! The WasmPlugin's `pluginConfig` is the one home of the shared settings (identity, geo headers,
 //! city table, overrides): people edit those there, and each CohortRollout owns one `rollouts[]` entry.
+//!
+//! Every write is conditional twice: on this replica holding the Lease ([`Leadership`], checked right
+//! before the request), and on the `resourceVersion` it read (409 when someone wrote in between).
 
+use super::leadership::Leadership;
 use cohort::SluiceConfig;
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::Event;
@@ -38,16 +42,28 @@ pub struct WasmPluginStore {
     namespace: String,
     name: String,
     loaded_version: Mutex<Option<String>>,
+    leadership: Leadership,
 }
 
 impl WasmPluginStore {
-    pub fn new(client: Client, namespace: &str, name: &str) -> Self {
+    pub fn new(client: Client, namespace: &str, name: &str, leadership: Leadership) -> Self {
         WasmPluginStore {
             api: Api::namespaced_with(client, namespace, &wasm_plugin_resource()),
             namespace: namespace.to_string(),
             name: name.to_string(),
             loaded_version: Mutex::new(None),
+            leadership,
         }
+    }
+
+    /// The WasmPlugin `rollout` targets (its namespace defaults to the rollout's).
+    pub fn for_rollout(client: &Client, rollout: &CohortRollout, leadership: Leadership) -> Self {
+        let namespace = rollout
+            .namespace()
+            .unwrap_or_else(|| client.default_namespace().to_string());
+        let plugin = &rollout.spec.target.wasm_plugin;
+        let plugin_namespace = plugin.namespace.as_deref().unwrap_or(&namespace);
+        WasmPluginStore::new(client.clone(), plugin_namespace, &plugin.name, leadership)
     }
 
     fn describe(&self) -> String {
@@ -60,21 +76,21 @@ impl WasmPluginStore {
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = version;
     }
-}
 
-impl ConfigStore for WasmPluginStore {
-    async fn load(&self) -> Result<SluiceConfig> {
-        let plugin = self.api.get(&self.name).await.map_err(|e| match &e {
-            kube::Error::Api(s) if s.is_not_found() => Error::Sink(format!(
-                "{} not found: create it with the sluice filter and its pluginConfig (see deploy/example/wasmplugin.yaml)",
-                self.describe()
-            )),
-            _ => Error::Sink(format!("GET {}: {e}", self.describe())),
-        })?;
+    /// The sluice config, or `None` when the WasmPlugin does not exist (nothing routes by it).
+    pub async fn load_if_exists(&self) -> Result<Option<SluiceConfig>> {
+        let plugin = self
+            .api
+            .get_opt(&self.name)
+            .await
+            .map_err(|e| Error::Sink(format!("GET {}: {e}", self.describe())))?;
+        let Some(plugin) = plugin else {
+            return Ok(None);
+        };
         let config = plugin.data.pointer("/spec/pluginConfig").ok_or_else(|| {
             Error::Sink(format!(
                 "{} has no spec.pluginConfig: put the sluice config with the shared settings there \
-                 (generation, cities, identity, overrides, rollouts: [])",
+                 (generation, cities, identity, overrides; the controller adds the rollouts)",
                 self.describe()
             ))
         })?;
@@ -83,7 +99,18 @@ impl ConfigStore for WasmPluginStore {
         let parsed = cohort::parse(&bytes)
             .map_err(|e| Error::Sink(format!("{} spec.pluginConfig: {e}", self.describe())))?;
         self.remember(plugin.metadata.resource_version);
-        Ok(parsed)
+        Ok(Some(parsed))
+    }
+}
+
+impl ConfigStore for WasmPluginStore {
+    async fn load(&self) -> Result<SluiceConfig> {
+        self.load_if_exists().await?.ok_or_else(|| {
+            Error::Sink(format!(
+                "{} not found: create it with the sluice filter and its pluginConfig (see deploy/example/wasmplugin.yaml)",
+                self.describe()
+            ))
+        })
     }
 
     async fn store(&self, config: &SluiceConfig) -> Result<()> {
@@ -108,6 +135,9 @@ impl ConfigStore for WasmPluginStore {
             "spec": {"pluginConfig": config},
         });
         let params = PatchParams::apply(FIELD_MANAGER).force();
+        self.leadership.check().map_err(|e| {
+            Error::Sink(format!("apply {} spec.pluginConfig: {e}", self.describe()))
+        })?;
         match self.api.patch(&self.name, &params, &Patch::Apply(&body)).await {
             Ok(applied) => {
                 self.remember(applied.metadata.resource_version);
@@ -125,42 +155,92 @@ impl ConfigStore for WasmPluginStore {
 
 /// Status on the CohortRollout status subresource. `load` GETs it (the watch cache may not have our
 /// last write yet, and a stale status could advance a step twice); `save` is a server-side apply, so
-/// a field that became empty (and is left out of the document) is removed rather than kept.
+/// a field that became empty (and is left out of the document) is removed rather than kept. `save` is
+/// conditional on the `resourceVersion` that `load` (or the previous `save`) saw: a status written
+/// since, by another replica, is never overwritten (409); the next round reads it again.
 pub struct CrdStatusStore {
     api: Api<CohortRollout>,
+    namespace: String,
+    /// The rollout whose status was read, and its resourceVersion then.
+    loaded_version: Mutex<Option<(String, String)>>,
+    leadership: Leadership,
 }
 
 impl CrdStatusStore {
-    pub fn new(client: Client, namespace: &str) -> Self {
+    pub fn new(client: Client, namespace: &str, leadership: Leadership) -> Self {
         CrdStatusStore {
             api: Api::namespaced(client, namespace),
+            namespace: namespace.to_string(),
+            loaded_version: Mutex::new(None),
+            leadership,
         }
+    }
+
+    fn remember(&self, rollout: &str, version: Option<String>) {
+        *self
+            .loaded_version
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = version.map(|v| (rollout.to_string(), v));
+    }
+
+    fn version_of(&self, rollout: &str) -> Option<String> {
+        let loaded = self
+            .loaded_version
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        loaded
+            .as_ref()
+            .filter(|(name, _)| name == rollout)
+            .map(|(_, version)| version.clone())
     }
 }
 
 impl StatusStore for CrdStatusStore {
     async fn load(&self, rollout: &str) -> Result<Option<CohortRolloutStatus>> {
-        let object = self
-            .api
-            .get_status(rollout)
-            .await
-            .map_err(|e| Error::Status(format!("GET CohortRollout {rollout} status: {e}")))?;
+        let ns = &self.namespace;
+        let object =
+            self.api.get_status(rollout).await.map_err(|e| {
+                Error::Status(format!("GET CohortRollout {ns}/{rollout} status: {e}"))
+            })?;
+        self.remember(rollout, object.metadata.resource_version);
         Ok(object.status)
     }
 
     async fn save(&self, rollout: &str, status: &CohortRolloutStatus) -> Result<()> {
+        let ns = &self.namespace;
+        let version = self.version_of(rollout).ok_or_else(|| {
+            Error::Status(format!(
+                "CohortRollout {ns}/{rollout}: status saved without a load: no resourceVersion to apply against"
+            ))
+        })?;
         let body = json!({
             "apiVersion": CohortRollout::api_version(&()),
             "kind": CohortRollout::kind(&()),
-            "metadata": {"name": rollout},
+            "metadata": {"name": rollout, "resourceVersion": version},
             "status": status,
         });
         let params = PatchParams::apply(FIELD_MANAGER).force();
-        self.api
+        self.leadership.check().map_err(|e| {
+            Error::Status(format!("apply CohortRollout {ns}/{rollout} status: {e}"))
+        })?;
+        match self
+            .api
             .patch_status(rollout, &params, &Patch::Apply(&body))
             .await
-            .map_err(|e| Error::Status(format!("apply CohortRollout {rollout} status: {e}")))?;
-        Ok(())
+        {
+            Ok(saved) => {
+                self.remember(rollout, saved.metadata.resource_version);
+                Ok(())
+            }
+            Err(kube::Error::Api(s)) if s.is_conflict() => Err(Error::Status(format!(
+                "CohortRollout {ns}/{rollout} changed since its status was read (409 Conflict: {}); \
+                 not overwritten, the next round reads it again",
+                s.message
+            ))),
+            Err(e) => Err(Error::Status(format!(
+                "apply CohortRollout {ns}/{rollout} status: {e}"
+            ))),
+        }
     }
 }
 
@@ -172,10 +252,16 @@ pub struct KubeEvents {
     regarding: ObjectReference,
     /// The reporting replica (pod name).
     instance: String,
+    leadership: Leadership,
 }
 
 impl KubeEvents {
-    pub fn new(client: Client, rollout: &CohortRollout, instance: &str) -> Self {
+    pub fn new(
+        client: Client,
+        rollout: &CohortRollout,
+        instance: &str,
+        leadership: Leadership,
+    ) -> Self {
         let namespace = rollout
             .namespace()
             .unwrap_or_else(|| client.default_namespace().to_string());
@@ -183,7 +269,39 @@ impl KubeEvents {
             api: Api::namespaced(client, &namespace),
             regarding: rollout.object_ref(&()),
             instance: instance.to_string(),
+            leadership,
         }
+    }
+
+    /// Posts one Event on the rollout: `type_` is `Normal` or `Warning`, `reason` what kubectl shows.
+    pub async fn post(&self, type_: &str, reason: &str, action: &str, note: &str) -> Result<()> {
+        let now = Timestamp::now();
+        let subject = self.regarding.name.as_deref().unwrap_or(FIELD_MANAGER);
+        let event = Event {
+            metadata: ObjectMeta {
+                name: Some(format!("{subject}.{:x}", now.as_nanosecond())),
+                namespace: self.regarding.namespace.clone(),
+                ..ObjectMeta::default()
+            },
+            event_time: Some(MicroTime(now)),
+            type_: Some(type_.into()),
+            reason: Some(reason.into()),
+            action: Some(action.into()),
+            note: Some(truncate(note, 1024)),
+            regarding: Some(self.regarding.clone()),
+            reporting_controller: Some(REPORTING_CONTROLLER.into()),
+            reporting_instance: Some(truncate(&self.instance, 128)),
+            ..Event::default()
+        };
+        let failed = |e: &dyn std::fmt::Display| {
+            Error::Alert(format!("Kubernetes Event {reason} for {subject}: {e}"))
+        };
+        self.leadership.check().map_err(|e| failed(&e))?;
+        self.api
+            .create(&PostParams::default(), &event)
+            .await
+            .map_err(|e| failed(&e))?;
+        Ok(())
     }
 }
 
@@ -213,36 +331,12 @@ fn truncate(text: &str, max: usize) -> String {
 impl AlertSink for KubeEvents {
     async fn send(&self, alert: &Alert) -> Result<()> {
         let (reason, action) = event_reason(alert.kind);
-        let now = Timestamp::now();
-        let subject = self.regarding.name.as_deref().unwrap_or(FIELD_MANAGER);
-        let event = Event {
-            metadata: ObjectMeta {
-                name: Some(format!("{subject}.{:x}", now.as_nanosecond())),
-                namespace: self.regarding.namespace.clone(),
-                ..ObjectMeta::default()
-            },
-            event_time: Some(MicroTime(now)),
-            type_: Some(
-                if matches!(alert.kind, AlertKind::Rollback | AlertKind::Hold) {
-                    "Warning"
-                } else {
-                    "Normal"
-                }
-                .into(),
-            ),
-            reason: Some(reason.into()),
-            action: Some(action.into()),
-            note: Some(truncate(&alert.text, 1024)),
-            regarding: Some(self.regarding.clone()),
-            reporting_controller: Some(REPORTING_CONTROLLER.into()),
-            reporting_instance: Some(truncate(&self.instance, 128)),
-            ..Event::default()
+        let type_ = if matches!(alert.kind, AlertKind::Rollback | AlertKind::Hold) {
+            "Warning"
+        } else {
+            "Normal"
         };
-        self.api
-            .create(&PostParams::default(), &event)
-            .await
-            .map_err(|e| Error::Alert(format!("Kubernetes Event {reason} for {subject}: {e}")))?;
-        Ok(())
+        self.post(type_, reason, action, &alert.text).await
     }
 }
 

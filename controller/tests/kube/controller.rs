@@ -140,16 +140,7 @@ impl MetricsSource for CountingPrometheus {
 }
 
 fn context(client: kube::Client) -> Context<CountingPrometheus> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    Context {
-        client,
-        metrics_source: CountingPrometheus::default(),
-        metrics: Arc::new(ControllerMetrics::new()),
-        identity: "sluice-controller-0".into(),
-        webhook_client: reqwest::Client::new(),
-        clock: AnalysisClock::default(),
-        backoff: FailureBackoff::default(),
-    }
+    crate::fixtures::context(client, CountingPrometheus::default())
 }
 
 fn step_0_status(last_command: Option<&str>) -> Value {

@@ -12,9 +12,14 @@
 //! timeout(verifier).await;
 //! ```
 
+use controller::admin::ControllerMetrics;
+use controller::kube::controller::Context;
+use controller::kube::leadership::Leadership;
+use controller::schedule::{AnalysisClock, FailureBackoff};
 use http::{Method, Request, Response};
 use kube::client::Body;
 use serde_json::{json, Value};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use tower_test::mock::{Handle, SendResponse};
@@ -33,6 +38,26 @@ pub fn mock_client() -> (kube::Client, ApiServerVerifier) {
         ApiServerVerifier(handle),
     )
 }
+
+/// The context of the controller's rounds on replica `sluice-controller-0` (leading for an hour),
+/// with `metrics_source` as its Prometheus.
+pub fn context<M>(client: kube::Client, metrics_source: M) -> Context<M> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Context {
+        client,
+        metrics_source,
+        metrics: Arc::new(ControllerMetrics::new()),
+        identity: "sluice-controller-0".into(),
+        webhook_client: reqwest::Client::new(),
+        clock: AnalysisClock::default(),
+        backoff: FailureBackoff::default(),
+        leadership: Leadership::held_for(Duration::from_secs(3600)),
+        round_deadline: ROUND_DEADLINE,
+    }
+}
+
+/// The round deadline of the tests' controller context (the real one is 8 s).
+pub const ROUND_DEADLINE: Duration = Duration::from_millis(500);
 
 /// Waits (10 s at most) for a scenario started with `ApiServerVerifier::run` to finish; a failed
 /// check in the scenario fails the test with the scenario's own message.
@@ -199,10 +224,10 @@ pub fn wasm_plugin(resource_version: &str, plugin_config: Value) -> Value {
     })
 }
 
-/// One rollout's entry in the pluginConfig's `rollouts`.
+/// One rollout's entry in the pluginConfig's `rollouts`, owned by the CohortRollout `shop/<name>`.
 pub fn plugin_entry(name: &str, authority: &str, stage: Value, state: &str) -> Value {
     json!({
-        "name": name, "match": {"authority": authority}, "bucketing": "basis_points",
+        "name": name, "owner": format!("shop/{name}"), "match": {"authority": authority}, "bucketing": "basis_points",
         "stage": stage, "state": state, "routing_header": "x-sluice-cohort",
     })
 }
@@ -229,6 +254,19 @@ pub fn cohort_rollout(name: &str, authority: &str, status: Option<Value>) -> Val
     if let Some(status) = status {
         object["status"] = status;
     }
+    object
+}
+
+/// checkout at step 0 since a moment ago, its finalizer on.
+pub fn step_0_rollout() -> Value {
+    let status = json!({
+        "phase": "Progressing", "currentStep": 0, "lastProgressTime": controller::schedule::unix_now() - 10,
+        "stage": {"regions": ["eu-south"], "maxCityPopulation": 100000, "percent": 10.0},
+        "configGeneration": 8, "observedGeneration": 3,
+        "conditions": [{"type": "Progressing", "status": "True", "reason": "Waiting", "message": "step 0: waiting for the next interval"}],
+    });
+    let mut object = cohort_rollout("checkout", "shop.example.com", Some(status));
+    object["metadata"]["finalizers"] = json!(["sluice.dev/rollback"]);
     object
 }
 

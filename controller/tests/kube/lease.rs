@@ -73,3 +73,34 @@ async fn the_holder_steps_down_when_renewals_hang_past_the_deadline() {
     drop(elector);
     timeout(verifier).await;
 }
+
+#[tokio::test]
+async fn the_hold_lapses_at_the_renew_deadline_and_ends_when_another_replica_holds_the_lease() {
+    let (client, api_server) = mock_client();
+    let verifier = api_server.run(Scenario::LeaseCreatedRenewedThenTakenByAnother);
+    let settings = LeaseSettings {
+        renew_deadline: Duration::from_millis(300),
+        ..LeaseSettings::new("sluice-system", "replica-a")
+    };
+    assert!(settings.round_deadline() < settings.renew_deadline);
+    let mut elector = LeaderElector::new(client, settings);
+    let leadership = elector.leadership();
+    assert!(!leadership.holds(), "not before the Lease is taken");
+    assert!(elector.try_acquire_or_renew().await.unwrap());
+    assert!(leadership.holds());
+    // No renewal within the renew deadline: the hold lapses by itself, no task needs to clear it.
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert!(!leadership.holds());
+    let refused = leadership.check().unwrap_err().to_string();
+    assert!(
+        refused.starts_with("not the leader: write refused"),
+        "{refused}"
+    );
+    assert!(elector.try_acquire_or_renew().await.unwrap());
+    assert!(leadership.holds(), "renewed");
+    // replica-b took the Lease over: lost at once, well before the deadline.
+    assert!(!elector.try_acquire_or_renew().await.unwrap());
+    assert!(!leadership.holds());
+    drop(elector);
+    timeout(verifier).await;
+}

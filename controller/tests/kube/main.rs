@@ -6,9 +6,12 @@
 mod commands;
 mod controller;
 mod crd;
+mod finalizer;
 mod fixtures;
+mod leader;
 mod lease;
 mod manifests;
+mod resync;
 mod rounds;
 mod scenarios;
 mod start;

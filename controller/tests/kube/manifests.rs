@@ -227,6 +227,20 @@ fn example_rollout_merges_into_its_wasm_plugin_config_at_every_step() {
 }
 
 #[test]
+fn example_wasm_plugin_leaves_the_rollouts_to_the_controller() {
+    // Re-applying it (to edit the shared settings) must not wipe the entries the controller wrote.
+    let plugin = one("extensions.istio.io/v1alpha1/WasmPlugin");
+    let plugin_config = &plugin["spec"]["pluginConfig"];
+    assert!(
+        plugin_config.get("rollouts").is_none(),
+        "deploy/example/wasmplugin.yaml sets rollouts: {}",
+        plugin_config["rollouts"]
+    );
+    let config = cohort::parse(&serde_json::to_vec(plugin_config).unwrap()).unwrap();
+    assert!(config.rollouts.is_empty());
+}
+
+#[test]
 fn example_routes_on_the_cohort_header_to_the_subsets() {
     let service = one("networking.istio.io/v1/VirtualService");
     let rule = one("networking.istio.io/v1/DestinationRule");
@@ -294,7 +308,8 @@ fn controller_runs_two_replicas_with_least_privilege() {
         port.port
     );
 
-    // Exactly the calls the controller makes (kube_io, kube_lease, kube_mode::ensure_crd).
+    // Exactly the calls the controller makes: its watches, the finalizer patch, status, the
+    // WasmPlugin (read, watched, applied), Events, the CRD check (kube/{mod,finalizer,stores,crd}.rs).
     let rules = |doc: Value| -> Vec<String> {
         let role: ClusterRole = serde_json::from_value(doc).unwrap();
         role.rules
@@ -314,9 +329,9 @@ fn controller_runs_two_replicas_with_least_privilege() {
     assert_eq!(
         rules(one("rbac.authorization.k8s.io/v1/ClusterRole")),
         [
-            r#"["sluice.dev"] ["cohortrollouts"] [] ["list", "watch"]"#,
+            r#"["sluice.dev"] ["cohortrollouts"] [] ["list", "watch", "patch"]"#,
             r#"["sluice.dev"] ["cohortrollouts/status"] [] ["get", "patch"]"#,
-            r#"["extensions.istio.io"] ["wasmplugins"] [] ["get", "patch"]"#,
+            r#"["extensions.istio.io"] ["wasmplugins"] [] ["get", "list", "watch", "patch"]"#,
             r#"["events.k8s.io"] ["events"] [] ["create"]"#,
             r#"["apiextensions.k8s.io"] ["customresourcedefinitions"] ["cohortrollouts.sluice.dev"] ["get"]"#,
         ]

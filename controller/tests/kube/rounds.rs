@@ -5,12 +5,14 @@
 use crate::fixtures::{cohort_rollout, mock_client, timeout};
 use crate::scenarios::Scenario;
 use controller::kube::controller::sinks_for;
+use controller::kube::leadership::Leadership;
 use controller::kube::{run_with_client, KubeOptions};
 use rollout::api::{CohortRollout, Phase};
 use rollout::machine::Action;
 use rollout::ports::MetricsSource;
 use rollout::round::{self, Io, Outcome, Round, Target};
 use serde_json::{json, Value};
+use std::time::Duration;
 
 /// SLIs as Prometheus would answer: 1000 canary requests, and the success rate given.
 struct FakePrometheus {
@@ -39,8 +41,14 @@ async fn round(
     round: Round,
 ) -> rollout::Result<Outcome> {
     let rollout: CohortRollout = serde_json::from_value(rollout.clone()).unwrap();
-    let (config, status, alerts) =
-        sinks_for(&client, &rollout, "sluice-controller-0", webhook_client());
+    let leadership = Leadership::held_for(Duration::from_secs(3600));
+    let (config, status, alerts) = sinks_for(
+        &client,
+        &rollout,
+        "sluice-controller-0",
+        webhook_client(),
+        &leadership,
+    );
     drop(client);
     let io = Io {
         metrics: &metrics,

@@ -10,10 +10,15 @@ use crate::fixtures::*;
 use serde_json::Value;
 use tokio::task::JoinHandle;
 
-// Each test file's conversations, in a file of the same name.
+// Each test file's conversations, in a file of the same name; `cluster` is the stateful API server
+// of the scenarios that run the whole controller.
+mod cluster;
 mod commands;
 mod controller;
+mod finalizer;
+mod leader;
 mod lease;
+mod resync;
 mod rounds;
 mod start;
 mod stores;
@@ -42,6 +47,9 @@ pub enum Scenario {
     LeaseTakeoverAfterExpiryLosesTheRace,
     /// Nobody holds the Lease: replica-a takes it => lease::takes_a_released_lease_at_once
     LeaseReleasedTakenAtOnce,
+    /// replica-a creates the Lease, renews it, then finds replica-b holding it
+    /// => lease::the_hold_lapses_at_the_renew_deadline_and_ends_when_another_replica_holds_the_lease
+    LeaseCreatedRenewedThenTakenByAnother,
     /// One renewal answered, the next never
     /// => lease::the_holder_steps_down_when_renewals_hang_past_the_deadline
     LeaseRenewalHangs,
@@ -71,8 +79,38 @@ pub enum Scenario {
     WasmPluginWithoutPluginConfigThenMissing,
     /// => stores::crd_status_store_reads_the_subresource_and_applies_the_whole_status
     CrdStatusReadThenApplyWholeStatus,
+    /// => stores::crd_status_store_never_overwrites_a_status_written_since_it_was_read
+    CrdStatusChangedSinceRead,
     /// => stores::kube_events_posts_an_event_regarding_the_rollout
     EventRegardingTheRollout,
+    /// The WasmPlugin and a status read, then no write
+    /// => stores::every_write_is_refused_once_the_lease_is_lost
+    ReadsOnlyOnceTheLeaseIsLost,
+    /// The rollout given (at 50%) is being deleted: its entry rolled back and applied, an Event,
+    /// then the finalizer released
+    /// => finalizer::deleting_a_rollout_at_50_percent_sends_every_user_to_stable_before_it_goes
+    DeleteAt50PercentSendsUsersToStable(Value),
+    /// As above, but the first apply meets a 409: a Warning Event and no release; the retry succeeds
+    /// => finalizer::a_delete_whose_push_fails_keeps_the_finalizer_says_why_and_retries
+    DeletePushFailsThenSucceeds(Value),
+    /// Deletes with no entry of the rollout in the WasmPlugin, then no WasmPlugin: released at once
+    /// => finalizer::a_rollout_with_nothing_serving_is_released_at_once
+    DeleteWithNothingServingReleases(Value),
+    /// A new rollout: the finalizer patch, then its first round
+    /// => finalizer::the_finalizer_is_added_before_the_first_round_writes_anything
+    FinalizerAddedBeforeTheFirstRound,
+    /// The whole controller; the Lease is lost while a round waits for the WasmPlugin
+    /// => leader::a_leader_that_loses_the_lease_mid_round_writes_nothing
+    LeaseLostMidRound,
+    /// A round's status read, then a WasmPlugin read never answered
+    /// => leader::a_round_waiting_on_the_api_server_is_stopped_at_its_deadline
+    RoundPastItsDeadline(Value),
+    /// A round's reads, then the status with an Error verdict
+    /// => leader::a_hung_prometheus_is_an_error_verdict_within_the_round_deadline
+    HungPrometheusCountsAsAnError(Value),
+    /// The whole controller; a person re-applies the WasmPlugin with the pluginConfig given
+    /// => resync::a_person_reapplying_the_wasm_plugin_gets_the_entries_back_within_a_second
+    WasmPluginReappliedByAPerson(Value),
 }
 
 impl ApiServerVerifier {
@@ -100,6 +138,9 @@ impl ApiServerVerifier {
                     self.lease_takeover_after_expiry_loses_the_race().await
                 }
                 Scenario::LeaseReleasedTakenAtOnce => self.lease_released_taken_at_once().await,
+                Scenario::LeaseCreatedRenewedThenTakenByAnother => {
+                    self.lease_created_renewed_then_taken_by_another().await
+                }
                 Scenario::LeaseRenewalHangs => self.lease_renewal_hangs().await,
                 Scenario::CriticalFailureRollsBack(rollout) => {
                     self.critical_failure_rolls_back(rollout).await
@@ -124,7 +165,34 @@ impl ApiServerVerifier {
                 Scenario::CrdStatusReadThenApplyWholeStatus => {
                     self.crd_status_read_then_apply_whole_status().await
                 }
+                Scenario::CrdStatusChangedSinceRead => self.crd_status_changed_since_read().await,
                 Scenario::EventRegardingTheRollout => self.event_regarding_the_rollout().await,
+                Scenario::ReadsOnlyOnceTheLeaseIsLost => {
+                    self.reads_only_once_the_lease_is_lost().await
+                }
+                Scenario::DeleteAt50PercentSendsUsersToStable(rollout) => {
+                    self.delete_at_50_percent_sends_users_to_stable(rollout)
+                        .await
+                }
+                Scenario::DeletePushFailsThenSucceeds(rollout) => {
+                    self.delete_push_fails_then_succeeds(rollout).await
+                }
+                Scenario::DeleteWithNothingServingReleases(rollout) => {
+                    self.delete_with_nothing_serving_releases(rollout).await
+                }
+                Scenario::FinalizerAddedBeforeTheFirstRound => {
+                    self.finalizer_added_before_the_first_round().await
+                }
+                Scenario::LeaseLostMidRound => self.lease_lost_mid_round().await,
+                Scenario::RoundPastItsDeadline(rollout) => {
+                    self.round_past_its_deadline(rollout).await
+                }
+                Scenario::HungPrometheusCountsAsAnError(rollout) => {
+                    self.hung_prometheus_counts_as_an_error(rollout).await
+                }
+                Scenario::WasmPluginReappliedByAPerson(example) => {
+                    self.wasm_plugin_reapplied_by_a_person(example).await
+                }
             }
         })
     }

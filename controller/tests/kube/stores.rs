@@ -3,12 +3,19 @@
 
 use crate::fixtures::{cohort_rollout, mock_client, shared_plugin_config, timeout};
 use crate::scenarios::Scenario;
+use controller::kube::leadership::Leadership;
 use controller::kube::stores::{BothAlerts, CrdStatusStore, KubeEvents, WasmPluginStore};
 use rollout::api::{CohortRollout, CohortRolloutStatus, Phase, Step};
 use rollout::entry::{merge, rollout_entry};
 use rollout::ports::{Alert, AlertKind, AlertSink, ConfigStore, StatusStore};
 use rollout::Error;
 use std::sync::Mutex;
+use std::time::Duration;
+
+/// This replica holds the Lease (for an hour).
+fn leading() -> Leadership {
+    Leadership::held_for(Duration::from_secs(3600))
+}
 
 fn rollout(name: &str) -> CohortRollout {
     serde_json::from_value(cohort_rollout(name, "shop.example.com", None)).unwrap()
@@ -18,7 +25,7 @@ fn rollout(name: &str) -> CohortRollout {
 async fn wasm_plugin_store_loads_plugin_config_and_applies_only_that_field() {
     let (client, api_server) = mock_client();
     let verifier = api_server.run(Scenario::WasmPluginLoadThenApplyOnlyPluginConfig);
-    let store = WasmPluginStore::new(client, "istio-system", "sluice");
+    let store = WasmPluginStore::new(client, "istio-system", "sluice", leading());
     let loaded = store.load().await.unwrap();
     assert_eq!(loaded.generation, 7);
     assert_eq!(loaded.cities.len(), 3);
@@ -43,7 +50,7 @@ async fn wasm_plugin_store_loads_plugin_config_and_applies_only_that_field() {
 async fn wasm_plugin_store_never_writes_what_the_filter_would_reject() {
     let (client, api_server) = mock_client();
     let verifier = api_server.run(Scenario::WasmPluginLoadOnly);
-    let store = WasmPluginStore::new(client, "istio-system", "sluice");
+    let store = WasmPluginStore::new(client, "istio-system", "sluice", leading());
     let mut config = store.load().await.unwrap();
     let spec = rollout("checkout").spec;
     let step = Step {
@@ -68,7 +75,7 @@ async fn wasm_plugin_store_never_writes_what_the_filter_would_reject() {
 async fn wasm_plugin_without_plugin_config_or_missing_is_a_clear_error() {
     let (client, api_server) = mock_client();
     let verifier = api_server.run(Scenario::WasmPluginWithoutPluginConfigThenMissing);
-    let store = WasmPluginStore::new(client, "istio-system", "sluice");
+    let store = WasmPluginStore::new(client, "istio-system", "sluice", leading());
     let error = store.load().await.unwrap_err().to_string();
     assert!(
         error.contains("WasmPlugin istio-system/sluice has no spec.pluginConfig"),
@@ -91,7 +98,7 @@ async fn wasm_plugin_without_plugin_config_or_missing_is_a_clear_error() {
 async fn crd_status_store_reads_the_subresource_and_applies_the_whole_status() {
     let (client, api_server) = mock_client();
     let verifier = api_server.run(Scenario::CrdStatusReadThenApplyWholeStatus);
-    let store = CrdStatusStore::new(client, "shop");
+    let store = CrdStatusStore::new(client, "shop", leading());
     let status = store.load("checkout").await.unwrap().unwrap();
     assert_eq!((status.phase, status.current_step), (Phase::Paused, 1));
     let next = CohortRolloutStatus {
@@ -101,6 +108,26 @@ async fn crd_status_store_reads_the_subresource_and_applies_the_whole_status() {
         ..status
     };
     store.save("checkout", &next).await.unwrap();
+    store.save("checkout", &next).await.unwrap();
+    drop(store);
+    timeout(verifier).await;
+}
+
+#[tokio::test]
+async fn crd_status_store_never_overwrites_a_status_written_since_it_was_read() {
+    let (client, api_server) = mock_client();
+    let verifier = api_server.run(Scenario::CrdStatusChangedSinceRead);
+    let store = CrdStatusStore::new(client, "shop", leading());
+    let status = store.load("checkout").await.unwrap().unwrap();
+    let error = store.save("checkout", &status).await.unwrap_err();
+    assert!(matches!(error, Error::Status(_)), "{error:?}");
+    let text = error.to_string();
+    assert!(
+        text.contains(
+            "CohortRollout shop/checkout changed since its status was read (409 Conflict"
+        ),
+        "{text}"
+    );
     drop(store);
     timeout(verifier).await;
 }
@@ -124,9 +151,43 @@ fn alert(kind: AlertKind) -> Alert {
 async fn kube_events_posts_an_event_regarding_the_rollout() {
     let (client, api_server) = mock_client();
     let verifier = api_server.run(Scenario::EventRegardingTheRollout);
-    let events = KubeEvents::new(client, &rollout("checkout"), "sluice-controller-7d9f-abc");
+    let events = KubeEvents::new(
+        client,
+        &rollout("checkout"),
+        "sluice-controller-7d9f-abc",
+        leading(),
+    );
     events.send(&alert(AlertKind::Rollback)).await.unwrap();
     drop(events);
+    timeout(verifier).await;
+}
+
+#[tokio::test]
+async fn every_write_is_refused_once_the_lease_is_lost() {
+    let (client, api_server) = mock_client();
+    let verifier = api_server.run(Scenario::ReadsOnlyOnceTheLeaseIsLost);
+    let leadership = leading();
+    let config = WasmPluginStore::new(client.clone(), "istio-system", "sluice", leadership.clone());
+    let status = CrdStatusStore::new(client.clone(), "shop", leadership.clone());
+    let events = KubeEvents::new(
+        client,
+        &rollout("checkout"),
+        "replica-a",
+        leadership.clone(),
+    );
+    let document = config.load().await.unwrap();
+    let recorded = status.load("checkout").await.unwrap().unwrap_or_default();
+    leadership.lost();
+    let refusals = [
+        config.store(&document).await.unwrap_err(),
+        status.save("checkout", &recorded).await.unwrap_err(),
+        events.send(&alert(AlertKind::Step)).await.unwrap_err(),
+    ];
+    for refusal in refusals {
+        let text = refusal.to_string();
+        assert!(text.contains("not the leader: write refused"), "{text}");
+    }
+    drop((config, status, events));
     timeout(verifier).await;
 }
 

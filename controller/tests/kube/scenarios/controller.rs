@@ -23,7 +23,7 @@ impl ApiServerVerifier {
 }
 
 /// The WasmPlugin (at version 30) with checkout's entry at step 0, progressing.
-fn plugin_at_step_0() -> Value {
+pub(super) fn plugin_at_step_0() -> Value {
     let mut config = shared_plugin_config();
     config["generation"] = json!(8);
     let stage = json!({"regions": ["eu-south"], "max_city_population": 100000, "percent": 10.0});

@@ -85,6 +85,22 @@ impl ApiServerVerifier {
     }
 }
 
+impl ApiServerVerifier {
+    pub(super) async fn lease_created_renewed_then_taken_by_another(mut self) {
+        let message = "leases.coordination.k8s.io \"sluice-controller\" not found";
+        self.serve_not_found(LEASE_URI, message).await;
+        let (call, send) = self.expect(Method::POST, &format!("{LEASES_URI}?")).await;
+        let created = stored(&call.body, "1");
+        reply(send, 201, &created);
+        self.serve_get(LEASE_URI, &created).await;
+        let (call, send) = self.expect(Method::PUT, &format!("{LEASE_URI}?")).await;
+        reply(send, 200, &stored(&call.body, "2"));
+        self.serve_get(LEASE_URI, &lease("replica-b", "3", 1, 15))
+            .await;
+        self.expect_no_more_calls().await;
+    }
+}
+
 /// `body` as the API server stores it, at `version`.
 fn stored(body: &Value, version: &str) -> Value {
     let mut stored = body.clone();

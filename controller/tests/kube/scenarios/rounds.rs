@@ -31,7 +31,7 @@ impl ApiServerVerifier {
 
     /// One first round of a new rollout (no status yet) against the WasmPlugin `plugin`, which it
     /// updates as the API server would; returns the applied pluginConfig.
-    async fn serve_first_round(
+    pub(super) async fn serve_first_round(
         &mut self,
         name: &str,
         authority: &str,

@@ -56,14 +56,38 @@ impl ApiServerVerifier {
         let body = &call.body;
         assert_eq!(body["apiVersion"], "sluice.dev/v1alpha1");
         assert_eq!(body["kind"], "CohortRollout");
-        assert_eq!(body["metadata"], json!({"name": "checkout"}));
+        // Conditional on the version read: a status written since (by another replica) is not overwritten.
+        assert_eq!(
+            body["metadata"],
+            json!({"name": "checkout", "resourceVersion": "40"})
+        );
         assert_eq!(body["status"]["phase"], "Progressing");
         assert_eq!(body["status"]["currentStep"], 2);
         // atGate false is left out, so server-side apply removes a previous `atGate: true`.
         assert!(body["status"].get("atGate").is_none());
         let status = body["status"].clone();
-        let saved = cohort_rollout("checkout", "shop.example.com", Some(status));
+        let mut saved = cohort_rollout("checkout", "shop.example.com", Some(status));
+        saved["metadata"]["resourceVersion"] = json!("41");
         reply(send, 200, &saved);
+        // A second write in the same round is conditional on the version the first one produced.
+        let (call, send) = self
+            .expect(Method::PATCH, &status_apply_uri("checkout"))
+            .await;
+        assert_eq!(call.body["metadata"]["resourceVersion"], "41");
+        reply(send, 200, &saved);
+        self.expect_no_more_calls().await;
+    }
+
+    pub(super) async fn crd_status_changed_since_read(mut self) {
+        let paused = json!({"phase": "Paused", "currentStep": 1});
+        let rollout = cohort_rollout("checkout", "shop.example.com", Some(paused));
+        self.serve_get(&status_uri("checkout"), &rollout).await;
+        let (call, send) = self
+            .expect(Method::PATCH, &status_apply_uri("checkout"))
+            .await;
+        assert_eq!(call.body["metadata"]["resourceVersion"], "40");
+        let message = "Operation cannot be fulfilled on cohortrollouts.sluice.dev \"checkout\": the object has been modified; please apply your changes to the latest version and try again";
+        reply(send, 409, &failure(409, "Conflict", message));
         self.expect_no_more_calls().await;
     }
 
@@ -101,6 +125,15 @@ impl ApiServerVerifier {
                 &json!("uid-checkout")
             )
         );
+        self.expect_no_more_calls().await;
+    }
+
+    pub(super) async fn reads_only_once_the_lease_is_lost(mut self) {
+        self.serve_get(PLUGIN_URI, &wasm_plugin("7", shared_plugin_config()))
+            .await;
+        let paused = json!({"phase": "Paused", "currentStep": 1});
+        let rollout = cohort_rollout("checkout", "shop.example.com", Some(paused));
+        self.serve_get(&status_uri("checkout"), &rollout).await;
         self.expect_no_more_calls().await;
     }
 }

@@ -1,0 +1,110 @@
+//! Editing the shared settings never drops live entries: the controller watches the WasmPlugins its
+//! rollouts target and re-merges an entry that went missing (or stale) within a second of the change.
+
+use crate::fixtures::{
+    cohort_rollout, mock_client, plugin_entry, shared_plugin_config, timeout, wasm_plugin,
+};
+use crate::scenarios::Scenario;
+use controller::kube::resync::rollouts_to_wake;
+use controller::kube::{run_with_client, KubeOptions};
+use kube::api::DynamicObject;
+use rollout::api::CohortRollout;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::sync::Arc;
+
+/// The pluginConfig of deploy/example/wasmplugin.yaml, as a person applies it.
+fn example_plugin_config() -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/example/wasmplugin.yaml");
+    let plugin: Value = serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    plugin["spec"]["pluginConfig"].clone()
+}
+
+#[tokio::test]
+async fn a_person_reapplying_the_wasm_plugin_gets_the_entries_back_within_a_second() {
+    let (client, api_server) = mock_client();
+    let verifier = api_server.run(Scenario::WasmPluginReappliedByAPerson(
+        example_plugin_config(),
+    ));
+    let options = KubeOptions {
+        prometheus: "http://127.0.0.1:9".into(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        namespace: None,
+        lease_namespace: "sluice-system".into(),
+        identity: "sluice-controller-0".into(),
+    };
+    let controller = tokio::spawn(run_with_client(client, options));
+    timeout(verifier).await;
+    controller.abort();
+}
+
+/// checkout's status at step 0 (progressing), recorded at config generation 8.
+fn at_step_0(name: &str, authority: &str) -> Arc<CohortRollout> {
+    let status = json!({
+        "phase": "Progressing", "currentStep": 0, "configGeneration": 8,
+        "stage": {"regions": ["eu-south"], "maxCityPopulation": 100000, "percent": 10.0},
+    });
+    Arc::new(serde_json::from_value(cohort_rollout(name, authority, Some(status))).unwrap())
+}
+
+fn entry_at_step_0(name: &str, authority: &str) -> Value {
+    let stage = json!({"regions": ["eu-south"], "max_city_population": 100000, "percent": 10.0});
+    plugin_entry(name, authority, stage, "progressing")
+}
+
+fn plugin(generation: u64, entries: Value) -> DynamicObject {
+    let mut config = shared_plugin_config();
+    config["generation"] = json!(generation);
+    config["rollouts"] = entries;
+    serde_json::from_value(wasm_plugin("30", config)).unwrap()
+}
+
+fn woken(plugin: &DynamicObject, rollouts: &[Arc<CohortRollout>]) -> Vec<String> {
+    rollouts_to_wake(plugin, rollouts)
+        .into_iter()
+        .map(|r| r.name)
+        .collect()
+}
+
+#[test]
+fn a_wasm_plugin_change_wakes_the_rollouts_whose_entry_it_dropped_or_changed() {
+    let checkout = at_step_0("checkout", "shop.example.com");
+    let search = at_step_0("search", "search.example.com");
+    let cart = at_step_0("cart", "cart.example.com");
+    let mut elsewhere = cohort_rollout("billing", "billing.example.com", None);
+    elsewhere["spec"]["target"]["wasmPlugin"]["name"] = json!("other");
+    let elsewhere: Arc<CohortRollout> = Arc::new(serde_json::from_value(elsewhere).unwrap());
+    let new: Arc<CohortRollout> =
+        Arc::new(serde_json::from_value(cohort_rollout("new", "new.example.com", None)).unwrap());
+    let rollouts = [checkout, search, cart, elsewhere, new];
+
+    // checkout as recorded; search dropped (a person re-applied without it); cart edited by hand;
+    // billing targets another WasmPlugin; new has not pushed yet.
+    let mut edited = entry_at_step_0("cart", "cart.example.com");
+    edited["stage"]["percent"] = json!(90.0);
+    let entries = json!([entry_at_step_0("checkout", "shop.example.com"), edited]);
+    assert_eq!(
+        woken(&plugin(8, entries.clone()), &rollouts),
+        ["search", "cart", "new"]
+    );
+
+    // Every entry as recorded, but the generation below the recorded 8: all on it but billing.
+    let all = json!([
+        entry_at_step_0("checkout", "shop.example.com"),
+        entry_at_step_0("search", "search.example.com"),
+        entry_at_step_0("cart", "cart.example.com"),
+    ]);
+    assert_eq!(
+        woken(&plugin(1, all.clone()), &rollouts),
+        ["checkout", "search", "cart", "new"]
+    );
+    // The controller's own write (all as recorded, generation 9): nobody but the one still to start.
+    assert_eq!(woken(&plugin(9, all), &rollouts), ["new"]);
+    // A document that does not parse wakes every rollout on it: their rounds report it.
+    let mut broken = plugin(9, json!([]));
+    broken.data["spec"]["pluginConfig"]["generation"] = json!("nine");
+    assert_eq!(
+        woken(&broken, &rollouts),
+        ["checkout", "search", "cart", "new"]
+    );
+}
