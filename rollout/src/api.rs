@@ -261,6 +261,9 @@ pub struct CohortRolloutStatus {
     /// Unix seconds of the last step change; drives `progressDeadline`.
     #[serde(default)]
     pub last_progress_time: u64,
+    /// Alerts decided but not yet delivered to every sink (retried with backoff, also after a restart).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outbox: Vec<PendingAlert>,
     /// The `lastProgressTime` of the hold that was alerted as long (each hold is alerted once).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hold_alerted_since: Option<u64>,
@@ -315,6 +318,17 @@ pub struct CheckStatus {
     pub message: String,
 }
 
+/// An alert waiting in status for delivery.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingAlert {
+    pub alert: Alert,
+    /// Failed deliveries so far.
+    pub attempts: u32,
+    /// Unix seconds of the next attempt.
+    pub next_attempt: u64,
+}
+
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Condition {
@@ -323,4 +337,31 @@ pub struct Condition {
     pub status: String,
     pub reason: String,
     pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    Step,
+    Pause,
+    Rollback,
+    Promotion,
+    /// Held at one step for long (half the progress deadline).
+    Hold,
+}
+
+/// One alert, as webhooks receive it: Slack-compatible `text` for people plus structured fields for machines.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Alert {
+    pub text: String,
+    pub kind: AlertKind,
+    pub rollout: String,
+    pub namespace: String,
+    pub step: u32,
+    pub percent: f64,
+    pub regions: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_city_population: Option<u64>,
+    pub reason: String,
+    pub config_generation: u64,
 }

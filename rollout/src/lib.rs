@@ -7,11 +7,13 @@
 
 pub mod analysis;
 pub mod api;
+pub mod apply;
 pub mod command;
 pub mod entry;
 pub mod error;
 pub mod generation;
 pub mod machine;
+mod outbox;
 pub mod plan;
 pub mod ports;
 mod report;

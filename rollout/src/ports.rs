@@ -4,9 +4,9 @@
 //! and benchmarks implement them in memory.
 
 use crate::api::CohortRolloutStatus;
+pub use crate::api::{Alert, AlertKind};
 use crate::error::Result;
 use cohort::SluiceConfig;
-use serde::{Deserialize, Serialize};
 use std::future::Future;
 
 /// Where SLI values come from. `Ok(None)`: the query returned no sample.
@@ -36,31 +36,4 @@ pub trait StatusStore {
 
 pub trait AlertSink {
     fn send(&self, alert: &Alert) -> impl Future<Output = Result<()>> + Send;
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AlertKind {
-    Step,
-    Pause,
-    Rollback,
-    Promotion,
-    /// Held at one step for long (half the progress deadline).
-    Hold,
-}
-
-/// One alert: Slack-compatible `text` for people plus structured fields for machines.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Alert {
-    pub text: String,
-    pub kind: AlertKind,
-    pub rollout: String,
-    pub namespace: String,
-    pub step: u32,
-    pub percent: f64,
-    pub regions: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_city_population: Option<u64>,
-    pub reason: String,
-    pub config_generation: u64,
 }

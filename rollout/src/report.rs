@@ -1,7 +1,9 @@
 //! What a round reports: the status condition, and the alert for people and machines.
 
-use crate::api::{CohortRolloutStatus, Condition};
-use crate::machine::{Action, State};
+use crate::api::{CohortRolloutStatus, Condition, Phase};
+use crate::apply;
+use crate::machine::{Action, Policy, State};
+use crate::plan;
 use crate::ports::{Alert, AlertKind};
 
 pub(crate) fn describe(action: Option<&Action>, s: State) -> (&'static str, &'static str, String) {
@@ -84,4 +86,53 @@ pub(crate) fn set_condition(
     };
     status.conditions.retain(|c| c.type_ != "Progressing");
     status.conditions.push(condition);
+}
+
+/// The alert text of a decision the config store did not take.
+pub(crate) fn not_applied_text(name: &str, status: &CohortRolloutStatus, why: &str) -> String {
+    format!(
+        "sluice: {name} {} DECIDED but NOT APPLIED: {why}. Users are where they were; the push is retried every few seconds.",
+        apply::decision_words(status)
+    )
+}
+
+pub(crate) fn alert_kind_of_phase(phase: Phase) -> AlertKind {
+    match phase {
+        Phase::Progressing => AlertKind::Step,
+        Phase::Paused => AlertKind::Pause,
+        Phase::RolledBack => AlertKind::Rollback,
+        Phase::Promoted => AlertKind::Promotion,
+    }
+}
+
+/// A hold at one step for half the progress deadline (or 30m without one) is alerted once: nothing
+/// waits silently. Recorded in status so that a restart does not alert again.
+pub(crate) fn long_hold(
+    status: &mut CohortRolloutStatus,
+    action: Option<&Action>,
+    policy: &Policy,
+    next: State,
+    now: u64,
+) -> Option<String> {
+    let Some(Action::Hold(why)) = action else {
+        return None;
+    };
+    let held = now.saturating_sub(next.last_progress);
+    let live = matches!(next.phase, Phase::Progressing | Phase::Paused);
+    if !live
+        || held < plan::hold_alert_after(policy)
+        || status.hold_alerted_since == Some(next.last_progress)
+    {
+        return None;
+    }
+    status.hold_alerted_since = Some(next.last_progress);
+    let held = humantime::format_duration(std::time::Duration::from_secs(held));
+    let deadline = match policy.progress_deadline_secs {
+        Some(d) => format!(
+            "it fails at the progressDeadline ({})",
+            humantime::format_duration(std::time::Duration::from_secs(d))
+        ),
+        None => "it has no progressDeadline".to_string(),
+    };
+    Some(format!("{held}: {why}; {deadline}"))
 }

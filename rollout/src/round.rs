@@ -4,13 +4,17 @@
 
 use crate::analysis::{self, Window};
 use crate::api::{CohortRolloutSpec, CohortRolloutStatus, Phase};
+use crate::apply::{self, Pending};
 use crate::command::Command;
-use crate::entry::{check_entry, merge, own_entry, owned_entry, owner_of};
+use crate::entry::{check_entry, own_entry, owned_entry, owner_of};
 use crate::error::{Error, Result};
-use crate::machine::{self, Action, CheckOutcome, Policy, State};
+use crate::machine::{self, Action, CheckOutcome, State};
+use crate::outbox;
 use crate::plan;
-use crate::ports::{Alert, AlertKind, AlertSink, ConfigStore, MetricsSource, StatusStore};
-use crate::report::{alert, alert_kind, describe, set_condition};
+use crate::ports::{AlertKind, AlertSink, ConfigStore, MetricsSource, StatusStore};
+use crate::report::{
+    alert, alert_kind, alert_kind_of_phase, describe, long_hold, not_applied_text, set_condition,
+};
 use cohort::SluiceConfig;
 
 /// The rollout being reconciled.
@@ -46,7 +50,15 @@ pub struct Outcome {
     pub status_written: bool,
     /// The round applied a person's command (one not applied before).
     pub command_applied: bool,
+    /// The config store carries this round's decision. When false, status says why
+    /// (`ConfigApplied=False`) and the caller retries the round every few seconds.
+    pub config_applied: bool,
+    /// Run the next round within this many seconds: a push to retry, or an alert to deliver.
+    pub retry_in_secs: Option<u64>,
 }
+
+/// How soon a push that failed is tried again (not the slow backoff of failed rounds).
+pub const PUSH_RETRY_SECS: u64 = 3;
 
 impl Outcome {
     /// The round handled a command or moved the rollout (anything but holding where it was).
@@ -137,18 +149,13 @@ where
     }
 
     // Status is saved before the config is pushed: after a crash between the two, the next round
-    // pushes the recorded stage again, never an older one.
+    // pushes the recorded stage again, never an older one. The merged document is compiled first, so
+    // that status never records as pushed what the filter would refuse.
     let stage = steps[next.step].clone();
-    let merged = merge(
-        &current,
-        owned_entry(
-            entry_name(t),
-            &owner_of(t.namespace, t.name),
-            &t.spec.target,
-            &stage,
-            next.phase,
-        ),
-    );
+    let owner = owner_of(t.namespace, t.name);
+    let entry = owned_entry(entry_name(t), &owner, &t.spec.target, &stage, next.phase);
+    let recorded = previous.as_ref().map_or(0, |p| p.config_generation);
+    let pending = apply::prepare(&current, &entry, recorded);
     status.phase = next.phase;
     status.current_step = next.step as u32;
     status.stage = Some(stage);
@@ -156,49 +163,116 @@ where
     status.consecutive_errors = next.consecutive_errors;
     status.last_progress_time = next.last_progress;
     status.at_gate = next.at_gate;
-    status.config_generation = merged
-        .as_ref()
-        .map_or(status.config_generation.max(current.generation), |m| {
-            m.generation
-        });
     status.observed_generation = t.generation;
     let (cond_status, reason, message) = describe(action.as_ref(), next);
-    set_condition(&mut status, cond_status, reason, &message);
+    // A round that decided nothing (a push retry, an alert delivery, waiting for the interval) keeps
+    // the condition of the last decision: a rolled-back rollout never reads "waiting".
+    let has_condition = status.conditions.iter().any(|c| c.type_ == "Progressing");
+    if action.is_some() || !has_condition {
+        set_condition(&mut status, cond_status, reason, &message);
+    }
     let long_hold = long_hold(&mut status, action.as_ref(), &policy, next, round.now);
-
-    let status_written = previous.as_ref() != Some(&status);
-    if status_written {
-        io.status.save(t.name, &status).await?;
+    match &pending {
+        Pending::InForce => {
+            status.config_generation = status.config_generation.max(current.generation);
+            let message = format!("generation {} in force", status.config_generation);
+            apply::record(&mut status, Some(true), message);
+        }
+        Pending::Push(doc) => {
+            status.config_generation = doc.generation;
+            let message = format!("pushing generation {}", doc.generation);
+            apply::record(&mut status, None, message);
+        }
+        Pending::Invalid(why) => apply::record(&mut status, Some(false), why.clone()),
     }
-    let pushed = match &merged {
-        Some(config) => io.config.store(config).await,
-        None => Ok(()),
-    };
-    // The decision is recorded in status: alert now even if the push failed (the next round retries
-    // the push, but would not alert again).
-    if let Some(kind) = action.as_ref().and_then(alert_kind) {
-        send_alert(io, &alert(t.name, t.namespace, &status, kind, &message)).await;
-    }
+    // Alerts decided now wait in the outbox, saved with the decision: a crash before delivery loses
+    // none. The action's alert is rewritten below if its push fails.
+    let action_alert = action.as_ref().and_then(alert_kind).map(|kind| {
+        let mut alert = alert(t.name, t.namespace, &status, kind, &message);
+        if let Pending::Invalid(why) = &pending {
+            alert.text = not_applied_text(t.name, &status, why);
+        }
+        outbox::queue(&mut status, alert, round.now);
+        status.outbox.len() - 1
+    });
     if let Some(held) = long_hold {
-        send_alert(
-            io,
-            &alert(t.name, t.namespace, &status, AlertKind::Hold, &held),
-        )
-        .await;
+        let held = alert(t.name, t.namespace, &status, AlertKind::Hold, &held);
+        outbox::queue(&mut status, held, round.now);
     }
-    pushed?;
+    let mut saved = previous.clone();
+    save_if_changed(io, t.name, &status, &mut saved).await?;
+    let failure = match pending {
+        Pending::InForce => None,
+        Pending::Invalid(why) => Some(why),
+        Pending::Push(doc) => {
+            let pushed = apply::push(io.config, doc, &entry, recorded).await;
+            match &pushed {
+                Ok(generation) => {
+                    status.config_generation = *generation;
+                    let message = format!("generation {generation} in force");
+                    apply::record(&mut status, Some(true), message);
+                }
+                Err(why) => {
+                    apply::record(&mut status, Some(false), why.clone());
+                    let text = not_applied_text(t.name, &status, why);
+                    if let Some(queued) = action_alert.and_then(|i| status.outbox.get_mut(i)) {
+                        queued.alert.text = text;
+                    }
+                }
+            }
+            pushed.err()
+        }
+    };
+    let applied = failure.is_none();
+    if action_alert.is_none() && applied && apply::was_not_applied(previous.as_ref()) {
+        // A retry landed what an earlier round decided: say so, as loudly as the failure.
+        let kind = alert_kind_of_phase(status.phase);
+        let mut landed = alert(t.name, t.namespace, &status, kind, "now applied");
+        landed.text = format!(
+            "sluice: {}: the {} is now APPLIED (config generation {})",
+            t.name,
+            apply::decision_words(&status),
+            status.config_generation
+        );
+        outbox::queue(&mut status, landed, round.now);
+    }
+    outbox::deliver(io.alerts, &mut status, round.now).await;
+    save_if_changed(io, t.name, &status, &mut saved).await?;
+    let status_written = saved != previous;
+    if let Some(why) = &failure {
+        tracing::warn!(
+            rollout = t.name,
+            "{} NOT APPLIED: {why}",
+            apply::decision_words(&status)
+        );
+    }
+    let retry_in_secs = if applied {
+        outbox::next_due(&status, round.now)
+    } else {
+        Some(PUSH_RETRY_SECS)
+    };
     Ok(Outcome {
         action,
         status,
         status_written,
         command_applied: fresh_command.is_some(),
+        config_applied: applied,
+        retry_in_secs,
     })
 }
 
-async fn send_alert<M, C, S, A: AlertSink>(io: &Io<'_, M, C, S, A>, alert: &Alert) {
-    if let Err(e) = io.alerts.send(alert).await {
-        tracing::warn!(rollout = alert.rollout, "alert not delivered: {e}");
+/// Saves `status` unless it equals what was last saved.
+async fn save_if_changed<M, C, S: StatusStore, A>(
+    io: &Io<'_, M, C, S, A>,
+    name: &str,
+    status: &CohortRolloutStatus,
+    saved: &mut Option<CohortRolloutStatus>,
+) -> Result<()> {
+    if saved.as_ref() != Some(status) {
+        io.status.save(name, status).await?;
+        *saved = Some(status.clone());
     }
+    Ok(())
 }
 
 /// An invalid spec changes nothing that is serving and says so in status; a person's abort still
@@ -229,11 +303,8 @@ where
         if let Some(entry) = own_entry(&current, entry_name(t), &owner_of(t.namespace, t.name)) {
             let mut entry = entry.clone();
             entry.state = cohort::RolloutState::RolledBack;
-            rolled_back = merge(&current, entry);
             status.phase = Phase::RolledBack;
-            if let Some(m) = &rolled_back {
-                status.config_generation = m.generation;
-            }
+            rolled_back = Some(entry);
         }
     }
     if previous.as_ref() != Some(&status) {
@@ -241,50 +312,37 @@ where
             return e;
         }
     }
-    if let Some(config) = &rolled_back {
-        if let Err(e) = io.config.store(config).await {
-            return e;
+    let Some(entry) = rolled_back else {
+        return error;
+    };
+    let recorded = status.config_generation;
+    let pushed = match apply::prepare(&current, &entry, recorded) {
+        Pending::InForce => Ok(current.generation),
+        Pending::Push(doc) => apply::push(io.config, doc, &entry, recorded).await,
+        Pending::Invalid(why) => Err(why),
+    };
+    match &pushed {
+        Ok(generation) => {
+            status.config_generation = *generation;
+            let message = format!("generation {generation} in force");
+            apply::record(&mut status, Some(true), message);
         }
-        let reason = "aborted by a person (the spec is invalid)";
-        send_alert(
-            io,
-            &alert(t.name, t.namespace, &status, AlertKind::Rollback, reason),
-        )
-        .await;
+        Err(why) => apply::record(&mut status, Some(false), why.clone()),
+    }
+    let reason = "aborted by a person (the spec is invalid)";
+    let mut alert = alert(t.name, t.namespace, &status, AlertKind::Rollback, reason);
+    if let Err(why) = &pushed {
+        alert.text = not_applied_text(t.name, &status, why);
+    }
+    outbox::queue(&mut status, alert, round.now);
+    if let Err(e) = io.status.save(t.name, &status).await {
+        return e;
+    }
+    outbox::deliver(io.alerts, &mut status, round.now).await;
+    if let Err(e) = io.status.save(t.name, &status).await {
+        return e;
     }
     error
-}
-
-/// A hold at one step for half the progress deadline (or 30m without one) is alerted once: nothing
-/// waits silently. Recorded in status so that a restart does not alert again.
-fn long_hold(
-    status: &mut CohortRolloutStatus,
-    action: Option<&Action>,
-    policy: &Policy,
-    next: State,
-    now: u64,
-) -> Option<String> {
-    let Some(Action::Hold(why)) = action else {
-        return None;
-    };
-    let held = now.saturating_sub(next.last_progress);
-    let live = matches!(next.phase, Phase::Progressing | Phase::Paused);
-    if !live
-        || held < plan::hold_alert_after(policy)
-        || status.hold_alerted_since == Some(next.last_progress)
-    {
-        return None;
-    }
-    status.hold_alerted_since = Some(next.last_progress);
-    let held = humantime::format_duration(std::time::Duration::from_secs(held));
-    let deadline = match policy.progress_deadline_secs {
-        Some(d) => format!(
-            "it fails at the progressDeadline ({})",
-            humantime::format_duration(std::time::Duration::from_secs(d))
-        ),
-        None => "it has no progressDeadline".to_string(),
-    };
-    Some(format!("{held}: {why}; {deadline}"))
 }
 
 fn state_of(p: &CohortRolloutStatus, step_count: usize) -> State {

@@ -167,7 +167,14 @@ where
         }
     }
     // A second of slack: woken a moment early, the round would find the interval not yet elapsed.
-    Ok(ctx.clock.until_due(&key, interval, Instant::now()) + Duration::from_secs(1))
+    let next_analysis =
+        ctx.clock.until_due(&key, interval, Instant::now()) + Duration::from_secs(1);
+    // A push to retry (ConfigApplied=False) or an alert waiting for delivery comes back sooner than
+    // the next analysis, and without the slow backoff of failed rounds.
+    Ok(match outcome.retry_in_secs {
+        Some(secs) => next_analysis.min(Duration::from_secs(secs.max(1))),
+        None => next_analysis,
+    })
 }
 
 pub fn error_policy<M>(rollout: Arc<CohortRollout>, error: &Error, ctx: Arc<Context<M>>) -> Action {

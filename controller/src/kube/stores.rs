@@ -143,8 +143,8 @@ impl ConfigStore for WasmPluginStore {
                 self.remember(applied.metadata.resource_version);
                 Ok(())
             }
-            Err(kube::Error::Api(s)) if s.is_conflict() => Err(Error::Sink(format!(
-                "{} changed since it was read (409 Conflict: {}); not overwritten, the next round merges again",
+            Err(kube::Error::Api(s)) if s.is_conflict() => Err(Error::Conflict(format!(
+                "{} changed since it was read (409 Conflict: {}); not overwritten, merging into the fresh document",
                 self.describe(),
                 s.message
             ))),

@@ -88,6 +88,8 @@ fn outcome(action: Option<Action>, command_applied: bool) -> Outcome {
         status: CohortRolloutStatus::default(),
         status_written: true,
         command_applied,
+        config_applied: true,
+        retry_in_secs: None,
     }
 }
 
@@ -148,7 +150,10 @@ fn step_0_status(last_command: Option<&str>) -> Value {
         "phase": "Progressing", "currentStep": 0, "lastProgressTime": 1_700_000_000u64,
         "stage": {"regions": ["eu-south"], "maxCityPopulation": 100000, "percent": 10.0},
         "configGeneration": 8, "observedGeneration": 3, "lastCommand": last_command,
-        "conditions": [{"type": "Progressing", "status": "True", "reason": "Waiting", "message": "step 0: waiting for the next interval"}],
+        "conditions": [
+            {"type": "Progressing", "status": "True", "reason": "Waiting", "message": "step 0: waiting for the next interval"},
+            {"type": "ConfigApplied", "status": "True", "reason": "Applied", "message": "generation 8 in force"},
+        ],
     })
 }
 

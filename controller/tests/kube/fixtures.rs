@@ -263,7 +263,10 @@ pub fn step_0_rollout() -> Value {
         "phase": "Progressing", "currentStep": 0, "lastProgressTime": controller::schedule::unix_now() - 10,
         "stage": {"regions": ["eu-south"], "maxCityPopulation": 100000, "percent": 10.0},
         "configGeneration": 8, "observedGeneration": 3,
-        "conditions": [{"type": "Progressing", "status": "True", "reason": "Waiting", "message": "step 0: waiting for the next interval"}],
+        "conditions": [
+            {"type": "Progressing", "status": "True", "reason": "Waiting", "message": "step 0: waiting for the next interval"},
+            {"type": "ConfigApplied", "status": "True", "reason": "Applied", "message": "generation 8 in force"},
+        ],
     });
     let mut object = cohort_rollout("checkout", "shop.example.com", Some(status));
     object["metadata"]["finalizers"] = json!(["sluice.dev/rollback"]);
@@ -330,11 +333,22 @@ impl ApiServerVerifier {
     ) -> (Value, Value, Value) {
         let name = rollout["metadata"]["name"].as_str().unwrap();
         let (status, send) = self.expect(Method::PATCH, &status_apply_uri(name)).await;
+        assert_eq!(
+            config_applied(&status.body)["status"],
+            "Unknown",
+            "before the push, status does not claim it: {}",
+            status.body
+        );
         reply(send, 200, rollout);
         let (plugin, send) = self.expect(Method::PATCH, &plugin_apply_uri()).await;
         let applied = applied_plugin_config(&plugin, resource_version);
         reply(send, 200, &wasm_plugin(next_version, applied.clone()));
         let event = self.expect_event().await;
+        // After the push and the alert: status says the config carries the decision (and which
+        // generation), and the alert left the outbox.
+        let (after, send) = self.expect(Method::PATCH, &status_apply_uri(name)).await;
+        assert_round_recorded(&after.body, applied["generation"].as_u64().unwrap());
+        reply(send, 200, rollout);
         self.expect_no_more_calls().await;
         (status.body, applied, event)
     }
@@ -342,6 +356,28 @@ impl ApiServerVerifier {
 
 pub fn status_uri(name: &str) -> String {
     format!("{}/status", rollout_uri(name))
+}
+
+/// The status written after a round's push and alerts: ConfigApplied=True at `generation`, and no
+/// alert left waiting.
+pub fn assert_round_recorded(body: &Value, generation: u64) {
+    let condition = config_applied(body);
+    assert_eq!(condition["status"], "True", "{body}");
+    assert_eq!(
+        condition["message"],
+        format!("generation {generation} in force")
+    );
+    assert_eq!(body["status"]["configGeneration"], generation);
+    assert!(body["status"].get("outbox").is_none(), "{body}");
+}
+
+/// The `ConfigApplied` condition of a status apply body (`Null` when absent).
+pub fn config_applied(body: &Value) -> Value {
+    body["status"]["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == "ConfigApplied"))
+        .cloned()
+        .unwrap_or(Value::Null)
 }
 
 pub fn status_apply_uri(name: &str) -> String {

@@ -67,6 +67,56 @@ async fn round(
 }
 
 #[tokio::test]
+async fn a_rollback_that_cannot_be_applied_is_reported_and_lands_on_the_retry() {
+    let status = json!({
+        "phase": "Progressing", "currentStep": 1, "stage": {"regions": ["eu-south"], "percent": 50.0},
+        "lastProgressTime": 1_700_000_000u64, "configGeneration": 8, "observedGeneration": 3,
+    });
+    let rollout = cohort_rollout("checkout", "shop.example.com", Some(status));
+    let (client, api_server) = mock_client();
+    let verifier = api_server.run(Scenario::RollbackNotAppliedThenLanded(rollout.clone()));
+    let now = 1_700_000_600;
+    let analysed = Round {
+        command: None,
+        analyse: true,
+        now,
+    };
+    let decided = round(
+        client.clone(),
+        &rollout,
+        FakePrometheus { success_rate: 50.0 },
+        analysed,
+    )
+    .await
+    .unwrap();
+    assert!(matches!(decided.action, Some(Action::Rollback(_))));
+    assert!(!decided.config_applied);
+    assert_eq!(
+        decided.retry_in_secs,
+        Some(3),
+        "retried in seconds, not the slow backoff"
+    );
+    let mut recorded = rollout.clone();
+    recorded["status"] = serde_json::to_value(&decided.status).unwrap();
+    let retry = Round {
+        command: None,
+        analyse: false,
+        now: now + 3,
+    };
+    let landed = round(
+        client,
+        &recorded,
+        FakePrometheus { success_rate: 50.0 },
+        retry,
+    )
+    .await
+    .unwrap();
+    assert!(landed.config_applied, "{landed:?}");
+    assert_eq!(landed.retry_in_secs, None);
+    timeout(verifier).await;
+}
+
+#[tokio::test]
 async fn critical_failure_rolls_back_the_plugin_config_and_records_an_event() {
     let status = json!({
         "phase": "Progressing", "currentStep": 1, "stage": {"regions": ["eu-south"], "percent": 50.0},
@@ -129,7 +179,7 @@ async fn two_rollouts_on_one_wasm_plugin_each_merge_their_own_entry() {
 }
 
 #[tokio::test]
-async fn conflict_on_apply_fails_the_round_and_only_the_event_follows() {
+async fn a_conflict_on_apply_re_reads_and_re_merges_at_once() {
     let (client, api_server) = mock_client();
     let verifier = api_server.run(Scenario::WasmPluginApplyConflict);
     let start = Round {
@@ -137,7 +187,7 @@ async fn conflict_on_apply_fails_the_round_and_only_the_event_follows() {
         analyse: false,
         now: 1_700_000_000,
     };
-    let error = round(
+    let outcome = round(
         client,
         &cohort_rollout("checkout", "shop.example.com", None),
         FakePrometheus {
@@ -146,13 +196,9 @@ async fn conflict_on_apply_fails_the_round_and_only_the_event_follows() {
         start,
     )
     .await
-    .unwrap_err();
-    assert!(matches!(error, rollout::Error::Sink(_)), "{error:?}");
-    let text = error.to_string();
-    assert!(
-        text.contains("WasmPlugin istio-system/sluice changed since it was read (409 Conflict"),
-        "{text}"
-    );
+    .unwrap();
+    assert!(outcome.config_applied, "{outcome:?}");
+    assert_eq!(outcome.status.config_generation, 9);
     timeout(verifier).await;
 }
 

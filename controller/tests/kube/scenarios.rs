@@ -56,11 +56,16 @@ pub enum Scenario {
     /// A round's reads of the rollout given (at step 1), then the writes that roll it back
     /// => rounds::critical_failure_rolls_back_the_plugin_config_and_records_an_event
     CriticalFailureRollsBack(Value),
+    /// A breach while the shared settings are invalid (two city keys differing only in case): no
+    /// apply, status ConfigApplied=False, a NOT APPLIED Event; then, settings fixed, the retry
+    /// applies the rollback and says so
+    /// => rounds::a_rollback_that_cannot_be_applied_is_reported_and_lands_on_the_retry
+    RollbackNotAppliedThenLanded(Value),
     /// The first rounds of checkout, then search, on one WasmPlugin
     /// => rounds::two_rollouts_on_one_wasm_plugin_each_merge_their_own_entry
     TwoFirstRoundsOnOneWasmPlugin,
-    /// A first round whose WasmPlugin apply meets a 409
-    /// => rounds::conflict_on_apply_fails_the_round_and_only_the_event_follows
+    /// A first round whose WasmPlugin apply meets a 409: the fresh WasmPlugin is read and merged
+    /// into at once => rounds::a_conflict_on_apply_re_reads_and_re_merges_at_once
     WasmPluginApplyConflict,
     /// The start-up CRD check finds no CRD
     /// => rounds::missing_crd_stops_the_controller_at_start_with_what_to_apply
@@ -142,6 +147,9 @@ impl ApiServerVerifier {
                     self.lease_created_renewed_then_taken_by_another().await
                 }
                 Scenario::LeaseRenewalHangs => self.lease_renewal_hangs().await,
+                Scenario::RollbackNotAppliedThenLanded(rollout) => {
+                    self.rollback_not_applied_then_landed(rollout).await
+                }
                 Scenario::CriticalFailureRollsBack(rollout) => {
                     self.critical_failure_rolls_back(rollout).await
                 }

@@ -25,6 +25,8 @@ pub struct World {
     /// Before the next store, another writer replaces the document with this one (a lost race: 409).
     pub concurrent_write: Mutex<Option<SluiceConfig>>,
     pub stores: Mutex<u32>,
+    /// The next this many alert deliveries fail.
+    pub alert_failures: Mutex<u32>,
 }
 
 impl World {
@@ -44,6 +46,7 @@ impl World {
             store_failures: Mutex::new(vec![]),
             concurrent_write: Mutex::new(None),
             stores: Mutex::new(0),
+            alert_failures: Mutex::new(0),
         }
     }
 
@@ -116,6 +119,11 @@ impl StatusStore for World {
 
 impl AlertSink for World {
     async fn send(&self, alert: &Alert) -> Result<()> {
+        let mut failures = self.alert_failures.lock().unwrap();
+        if *failures > 0 {
+            *failures -= 1;
+            return Err(Error::Alert("POST http://hooks.example/: HTTP 503".into()));
+        }
         self.alerts.lock().unwrap().push(alert.clone());
         Ok(())
     }

@@ -51,6 +51,10 @@ impl ApiServerVerifier {
                 let stage = json!({"regions": ["eu-south"], "max_city_population": 100000, "percent": 10.0});
                 let entry = plugin_entry("checkout", "shop.example.com", stage, "progressing");
                 assert_eq!(applied["rollouts"], json!([entry]));
+                assert_eq!(
+                    applied["generation"], 9,
+                    "above the recorded 8, never the re-applied 1 + 1"
+                );
                 for key in ["cities", "identity", "overrides"] {
                     assert_eq!(applied[key], example[key], "the person's {key} are kept");
                 }
@@ -59,7 +63,18 @@ impl ApiServerVerifier {
             }
             cluster.answer(&call, send);
         }
-        // The controller's own apply wakes no further write.
+        // The round records the generation it pushed; its own writes wake no further write.
+        let (call, send) = cluster.next(&mut self).await;
+        assert_eq!(
+            (call.method.clone(), path(&call)),
+            (
+                Method::PATCH,
+                format!("{}/status", rollout_uri("checkout")).as_str()
+            ),
+            "{call:?}"
+        );
+        assert_round_recorded(&call.body, 9);
+        cluster.answer(&call, send);
         cluster
             .serve_for(&mut self, Duration::from_millis(500), read_only)
             .await;

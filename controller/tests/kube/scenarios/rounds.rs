@@ -29,6 +29,72 @@ impl ApiServerVerifier {
         assert!(note.contains("ROLLED BACK"), "{event}");
     }
 
+    pub(super) async fn rollback_not_applied_then_landed(mut self, rollout: Value) {
+        let step_1 = json!({"regions": ["eu-south"], "percent": 50.0});
+        let entry = |state| plugin_entry("checkout", "shop.example.com", step_1.clone(), state);
+        let mut config = shared_plugin_config();
+        config["generation"] = json!(8);
+        config["rollouts"] = json!([entry("progressing")]);
+        let mut broken = config.clone();
+        broken["cities"]["Faro"] = json!({"population": 1, "region": "eu-south"});
+        self.serve_round_reads(&rollout, &wasm_plugin("20", broken))
+            .await;
+        // The decision is recorded, with the truth about the config: no apply follows.
+        let (decided, send) = self
+            .expect(Method::PATCH, &status_apply_uri("checkout"))
+            .await;
+        assert_eq!(decided.body["status"]["phase"], "RolledBack");
+        let condition = config_applied(&decided.body);
+        assert_eq!(condition["status"], "False", "{}", decided.body);
+        assert!(
+            condition["message"].as_str().unwrap().contains("cities"),
+            "{condition}"
+        );
+        reply(send, 200, &rollout);
+        let event = self.expect_event().await;
+        let note = event["note"].as_str().unwrap();
+        assert!(note.contains("rollback DECIDED but NOT APPLIED:"), "{note}");
+        assert_eq!(event["type"], "Warning");
+        let (delivered, send) = self
+            .expect(Method::PATCH, &status_apply_uri("checkout"))
+            .await;
+        assert!(
+            delivered.body["status"].get("outbox").is_none(),
+            "{}",
+            delivered.body
+        );
+        let mut recorded = rollout.clone();
+        recorded["status"] = delivered.body["status"].clone();
+        reply(send, 200, &recorded);
+
+        // A person fixes the settings; the retry (no analysis) applies the rollback: status says
+        // it is pushing, then that it is in force.
+        self.serve_round_reads(&recorded, &wasm_plugin("21", config))
+            .await;
+        let (pushing, send) = self
+            .expect(Method::PATCH, &status_apply_uri("checkout"))
+            .await;
+        assert_eq!(config_applied(&pushing.body)["status"], "Unknown");
+        assert_eq!(
+            pushing.body["status"]["conditions"][0]["reason"],
+            "RolledBack"
+        );
+        reply(send, 200, &recorded);
+        let (plugin, send) = self.expect(Method::PATCH, &plugin_apply_uri()).await;
+        let applied = applied_plugin_config(&plugin, "21");
+        assert_eq!(applied["rollouts"], json!([entry("rolled_back")]));
+        reply(send, 200, &wasm_plugin("22", applied.clone()));
+        let event = self.expect_event().await;
+        let note = event["note"].as_str().unwrap();
+        assert!(note.contains("the rollback is now APPLIED"), "{note}");
+        let (after, send) = self
+            .expect(Method::PATCH, &status_apply_uri("checkout"))
+            .await;
+        assert_round_recorded(&after.body, applied["generation"].as_u64().unwrap());
+        reply(send, 200, &recorded);
+        self.expect_no_more_calls().await;
+    }
+
     /// One first round of a new rollout (no status yet) against the WasmPlugin `plugin`, which it
     /// updates as the API server would; returns the applied pluginConfig.
     pub(super) async fn serve_first_round(
@@ -55,6 +121,9 @@ impl ApiServerVerifier {
         reply(send, 200, plugin);
         let event = self.expect_event().await;
         assert_eq!(event["reason"], "StepAdvanced");
+        let (after, send) = self.expect(Method::PATCH, &status_apply_uri(name)).await;
+        assert_round_recorded(&after.body, applied["generation"].as_u64().unwrap());
+        reply(send, 200, &cohort_rollout(name, authority, None));
         applied
     }
 
@@ -104,9 +173,43 @@ impl ApiServerVerifier {
         let (_, send) = self.expect(Method::PATCH, &plugin_apply_uri()).await;
         let message = "Operation cannot be fulfilled on wasmplugins.extensions.istio.io \"sluice\": the object has been modified; please apply your changes to the latest version and try again";
         reply(send, 409, &failure(409, "Conflict", message));
-        // The step is recorded in status, so its Event goes out although the apply failed (the next
-        // round retries the apply but would not announce the step again); nothing else follows.
+        // At once: the fresh document (with the other rollout's entry) is read and merged into.
+        let step_0 =
+            json!({"regions": ["eu-south"], "max_city_population": 100000, "percent": 10.0});
+        let search = plugin_entry(
+            "search",
+            "search.example.com",
+            step_0.clone(),
+            "progressing",
+        );
+        let mut fresh = shared_plugin_config();
+        fresh["generation"] = json!(8);
+        fresh["rollouts"] = json!([search.clone()]);
+        self.serve_get(PLUGIN_URI, &wasm_plugin("8", fresh)).await;
+        let (plugin, send) = self.expect(Method::PATCH, &plugin_apply_uri()).await;
+        let applied = applied_plugin_config(&plugin, "8");
+        let checkout = plugin_entry("checkout", "shop.example.com", step_0, "progressing");
+        let mut names: Vec<&str> = applied["rollouts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap())
+            .collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            ["checkout", "search"],
+            "the other writer's entry is kept"
+        );
+        assert!(applied["rollouts"].as_array().unwrap().contains(&checkout));
+        assert_eq!(applied["generation"], 9);
+        reply(send, 200, &wasm_plugin("9", applied.clone()));
         self.expect_event().await;
+        let (after, send) = self
+            .expect(Method::PATCH, &status_apply_uri("checkout"))
+            .await;
+        assert_round_recorded(&after.body, 9);
+        reply(send, 200, &rollout);
         self.expect_no_more_calls().await;
     }
 

@@ -1,0 +1,156 @@
+#![cfg(test)]
+//! A decided rollback is applied, or loudly reported as not applied: status never claims what did not
+//! happen, and the push is retried until it lands.
+
+#[path = "support/world.rs"]
+mod world;
+
+use cohort::RolloutState;
+use rollout::api::Phase;
+use rollout::machine::Action;
+use rollout::Error;
+use world::{round, spec, World};
+
+const ROLLOUT: &str = "
+target: {wasmPlugin: {name: sluice}}
+steps: [{percent: 10}, {percent: 50}, {percent: 100}]
+analysis:
+  interval: 60s
+  metrics: [{name: ok, builtin: successRate, thresholdRange: {min: 99}, critical: true}]
+";
+
+/// Shared settings people keep beside the entries; `faro` twice makes them invalid.
+fn settings(cities: &str) -> String {
+    format!(r#"{{"generation": 1, "cities": {{{cities}}}, "rollouts": []}}"#)
+}
+const GOOD_CITIES: &str = r#""faro": {"population": 64560, "region": "eu-south"}"#;
+const BAD_CITIES: &str = r#""faro": {"population": 64560, "region": "eu-south"}, "Faro": {"population": 1, "region": "eu-south"}"#;
+
+#[tokio::test]
+async fn a_rollback_that_cannot_be_pushed_is_reported_as_not_applied_and_lands_on_a_retry() {
+    let w = World::with_config(&settings(GOOD_CITIES));
+    let s = spec(ROLLOUT);
+    round(&w, &s, None, false, 0).await;
+    round(&w, &s, None, true, 60).await;
+    assert_eq!(w.entry(), (50.0, RolloutState::Progressing));
+    assert_eq!(w.condition("ConfigApplied").unwrap().status, "True");
+
+    // Someone breaks the shared settings; then the canary breaches its SLO.
+    let broken = settings(BAD_CITIES);
+    let mut doc = cohort::parse(broken.as_bytes()).unwrap();
+    doc.rollouts = w.config.lock().unwrap().rollouts.clone();
+    doc.generation = w.config.lock().unwrap().generation;
+    *w.config.lock().unwrap() = doc;
+    w.canary_fails();
+    let decided = round(&w, &s, None, true, 120).await;
+    assert!(
+        matches!(decided.action, Some(Action::Rollback(_))),
+        "{decided:?}"
+    );
+    assert_eq!(decided.status.phase, Phase::RolledBack);
+    assert!(!decided.config_applied, "{decided:?}");
+    // Nothing changed for users, and status says so.
+    assert_eq!(w.entry(), (50.0, RolloutState::Progressing));
+    let applied = w.condition("ConfigApplied").unwrap();
+    assert_eq!(applied.status, "False", "{applied:?}");
+    assert!(applied.message.contains("cities"), "{applied:?}");
+    let alerts = w.alert_texts();
+    let last = alerts.last().unwrap();
+    assert!(
+        last.contains("rollback DECIDED but NOT APPLIED:") && last.contains("cities"),
+        "{alerts:#?}"
+    );
+
+    // A retry while the settings are still broken: still not applied, no new alert.
+    let retried = round(&w, &s, None, false, 123).await;
+    assert!(!retried.config_applied);
+    assert_eq!(w.alert_texts().len(), alerts.len());
+
+    // A person fixes the settings: the next retry lands the rollback and says so.
+    w.config.lock().unwrap().cities.remove("Faro");
+    let landed = round(&w, &s, None, false, 126).await;
+    assert!(landed.config_applied, "{landed:?}");
+    assert_eq!(w.entry(), (50.0, RolloutState::RolledBack));
+    assert_eq!(w.condition("ConfigApplied").unwrap().status, "True");
+    let alerts = w.alert_texts();
+    assert!(
+        alerts.last().unwrap().contains("rollback is now APPLIED"),
+        "{alerts:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_push_of_a_step_is_reported_and_retried() {
+    let w = World::new();
+    let s = spec(ROLLOUT);
+    round(&w, &s, None, false, 0).await;
+    w.store_failures.lock().unwrap().push(Error::Sink(
+        "apply WasmPlugin istio-system/sluice: timed out".into(),
+    ));
+    let advanced = round(&w, &s, None, true, 60).await;
+    assert_eq!(advanced.action, Some(Action::Advance));
+    assert!(!advanced.config_applied);
+    assert_eq!(
+        w.entry(),
+        (10.0, RolloutState::Progressing),
+        "users did not move"
+    );
+    let applied = w.condition("ConfigApplied").unwrap();
+    assert_eq!(applied.status, "False");
+    assert!(applied.message.contains("timed out"), "{applied:?}");
+    assert!(w.alert_texts().last().unwrap().contains("NOT APPLIED"));
+    let landed = round(&w, &s, None, false, 63).await;
+    assert!(landed.config_applied);
+    assert_eq!(w.entry(), (50.0, RolloutState::Progressing));
+}
+
+#[tokio::test]
+async fn a_lost_race_re_reads_and_re_merges_at_once() {
+    let w = World::new();
+    let s = spec(ROLLOUT);
+    round(&w, &s, None, false, 0).await;
+    // Another rollout's entry lands between our read and our write.
+    let mut other = w.config.lock().unwrap().clone();
+    let mut search = other.rollouts[0].clone();
+    search.name = "search".into();
+    search.request_match = Some(cohort::RequestMatch {
+        authority: Some("search.example.com".into()),
+        path_prefix: None,
+    });
+    other.rollouts.push(search);
+    other.generation += 1;
+    *w.concurrent_write.lock().unwrap() = Some(other);
+    let stores_before = *w.stores.lock().unwrap();
+    let advanced = round(&w, &s, None, true, 60).await;
+    assert!(advanced.config_applied, "{advanced:?}");
+    assert_eq!(
+        *w.stores.lock().unwrap() - stores_before,
+        2,
+        "one conflict, one re-merged write"
+    );
+    let config = w.config.lock().unwrap().clone();
+    let names: Vec<&str> = config.rollouts.iter().map(|r| r.name.as_str()).collect();
+    assert!(
+        names.contains(&"search"),
+        "the other writer's entry is kept: {names:?}"
+    );
+    assert_eq!(w.entry(), (50.0, RolloutState::Progressing));
+    assert_eq!(advanced.status.config_generation, config.generation);
+}
+
+#[tokio::test]
+async fn a_document_re_applied_with_a_lower_generation_is_pushed_above_the_recorded_one() {
+    let w = World::new();
+    let s = spec(ROLLOUT);
+    round(&w, &s, None, false, 0).await;
+    let advanced = round(&w, &s, None, true, 60).await;
+    let recorded = advanced.status.config_generation;
+    assert!(recorded >= 2);
+    // A person re-applies the WasmPlugin: same entries, generation 1 again.
+    w.config.lock().unwrap().generation = 1;
+    let next = round(&w, &s, None, false, 70).await;
+    assert!(next.config_applied);
+    let generation = w.config.lock().unwrap().generation;
+    assert_eq!(generation, recorded + 1, "never a number used before");
+    assert_eq!(next.status.config_generation, generation);
+}
