@@ -84,7 +84,21 @@ where
     A: AlertSink,
 {
     let previous = io.status.load(t.name).await?;
-    let current = io.config.load().await?;
+    let current = match io.config.load().await {
+        Ok(current) => current,
+        // The target refuses this rollout (e.g. a WasmPlugin of another namespace that does not
+        // allow it): say so in status, like any invalid spec.
+        Err(error @ Error::InvalidSpec { .. }) => {
+            let mut status = previous.clone().unwrap_or_default();
+            set_condition(&mut status, "False", "InvalidSpec", &error.to_string());
+            status.observed_generation = t.generation;
+            if previous.as_ref() != Some(&status) {
+                io.status.save(t.name, &status).await?;
+            }
+            return Err(error);
+        }
+        Err(error) => return Err(error),
+    };
     let checked = plan::steps(t.spec)
         .and_then(|steps| Ok((plan::policy(t.spec, &steps)?, steps)))
         .and_then(|(policy, steps)| {

@@ -18,6 +18,7 @@ use kube::api::{
 };
 use kube::{Client, Resource, ResourceExt};
 use rollout::api::{CohortRollout, CohortRolloutStatus};
+use rollout::entry::{check_namespace_allowed, ALLOWED_NAMESPACES_ANNOTATION};
 use rollout::ports::{Alert, AlertKind, AlertSink, ConfigStore, StatusStore};
 use rollout::{Error, Result};
 use serde_json::json;
@@ -43,6 +44,9 @@ pub struct WasmPluginStore {
     name: String,
     loaded_version: Mutex<Option<String>>,
     leadership: Leadership,
+    /// The namespace of the CohortRollout that writes through this store: a WasmPlugin of another
+    /// namespace must allow it (`sluice.dev/allowed-namespaces`).
+    writer_namespace: Option<String>,
 }
 
 impl WasmPluginStore {
@@ -53,6 +57,7 @@ impl WasmPluginStore {
             name: name.to_string(),
             loaded_version: Mutex::new(None),
             leadership,
+            writer_namespace: None,
         }
     }
 
@@ -63,7 +68,10 @@ impl WasmPluginStore {
             .unwrap_or_else(|| client.default_namespace().to_string());
         let plugin = &rollout.spec.target.wasm_plugin;
         let plugin_namespace = plugin.namespace.as_deref().unwrap_or(&namespace);
-        WasmPluginStore::new(client.clone(), plugin_namespace, &plugin.name, leadership)
+        WasmPluginStore {
+            writer_namespace: Some(namespace.clone()),
+            ..WasmPluginStore::new(client.clone(), plugin_namespace, &plugin.name, leadership)
+        }
     }
 
     fn describe(&self) -> String {
@@ -79,6 +87,11 @@ impl WasmPluginStore {
 
     /// The sluice config, or `None` when the WasmPlugin does not exist (nothing routes by it).
     pub async fn load_if_exists(&self) -> Result<Option<SluiceConfig>> {
+        Ok(self.fetch().await?.map(|(config, _)| config))
+    }
+
+    /// The sluice config and the plugin's `sluice.dev/allowed-namespaces`, if it exists.
+    async fn fetch(&self) -> Result<Option<(SluiceConfig, Option<String>)>> {
         let plugin = self
             .api
             .get_opt(&self.name)
@@ -98,19 +111,31 @@ impl WasmPluginStore {
             .map_err(|e| Error::Sink(format!("{}: {e}", self.describe())))?;
         let parsed = cohort::parse(&bytes)
             .map_err(|e| Error::Sink(format!("{} spec.pluginConfig: {e}", self.describe())))?;
+        let allowed = plugin
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(ALLOWED_NAMESPACES_ANNOTATION))
+            .cloned();
         self.remember(plugin.metadata.resource_version);
-        Ok(Some(parsed))
+        Ok(Some((parsed, allowed)))
     }
 }
 
 impl ConfigStore for WasmPluginStore {
+    /// The sluice config, for a writer its namespace may write (rolling back on delete, through
+    /// `load_if_exists`, is always allowed).
     async fn load(&self) -> Result<SluiceConfig> {
-        self.load_if_exists().await?.ok_or_else(|| {
+        let (config, allowed) = self.fetch().await?.ok_or_else(|| {
             Error::Sink(format!(
                 "{} not found: create it with the sluice filter and its pluginConfig (see deploy/example/wasmplugin.yaml)",
                 self.describe()
             ))
-        })
+        })?;
+        if let Some(writer) = &self.writer_namespace {
+            check_namespace_allowed(&self.namespace, allowed.as_deref(), writer)?;
+        }
+        Ok(config)
     }
 
     async fn store(&self, config: &SluiceConfig) -> Result<()> {

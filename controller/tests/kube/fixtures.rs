@@ -215,7 +215,11 @@ pub fn wasm_plugin(resource_version: &str, plugin_config: Value) -> Value {
     json!({
         "apiVersion": "extensions.istio.io/v1alpha1",
         "kind": "WasmPlugin",
-        "metadata": {"name": "sluice", "namespace": "istio-system", "resourceVersion": resource_version, "uid": "wp-1"},
+        "metadata": {
+            "name": "sluice", "namespace": "istio-system", "resourceVersion": resource_version, "uid": "wp-1",
+            // The CohortRollouts of `shop` may write it.
+            "annotations": {"sluice.dev/allowed-namespaces": "shop"},
+        },
         "spec": {
             "selector": {"matchLabels": {"istio": "ingressgateway"}},
             "url": "oci://ghcr.io/sluice-dev/sluice-filter:0.1.0",

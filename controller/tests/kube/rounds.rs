@@ -67,6 +67,33 @@ async fn round(
 }
 
 #[tokio::test]
+async fn a_wasm_plugin_of_another_namespace_must_allow_the_rollout() {
+    let (client, api_server) = mock_client();
+    let verifier = api_server.run(Scenario::NamespaceNotAllowed);
+    let first = Round {
+        command: None,
+        analyse: false,
+        now: 1_700_000_000,
+    };
+    let rollout = cohort_rollout("checkout", "shop.example.com", None);
+    let error = round(
+        client,
+        &rollout,
+        FakePrometheus {
+            success_rate: 100.0,
+        },
+        first,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(error, rollout::Error::InvalidSpec { .. }),
+        "{error:?}"
+    );
+    timeout(verifier).await;
+}
+
+#[tokio::test]
 async fn a_rollback_that_cannot_be_applied_is_reported_and_lands_on_the_retry() {
     let status = json!({
         "phase": "Progressing", "currentStep": 1, "stage": {"regions": ["eu-south"], "percent": 50.0},

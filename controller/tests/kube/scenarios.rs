@@ -61,6 +61,9 @@ pub enum Scenario {
     /// applies the rollback and says so
     /// => rounds::a_rollback_that_cannot_be_applied_is_reported_and_lands_on_the_retry
     RollbackNotAppliedThenLanded(Value),
+    /// A first round against a WasmPlugin of istio-system that does not list `shop`: InvalidSpec in
+    /// status, no apply, no Event => rounds::a_wasm_plugin_of_another_namespace_must_allow_the_rollout
+    NamespaceNotAllowed,
     /// The first rounds of checkout, then search, on one WasmPlugin
     /// => rounds::two_rollouts_on_one_wasm_plugin_each_merge_their_own_entry
     TwoFirstRoundsOnOneWasmPlugin,
@@ -147,6 +150,7 @@ impl ApiServerVerifier {
                     self.lease_created_renewed_then_taken_by_another().await
                 }
                 Scenario::LeaseRenewalHangs => self.lease_renewal_hangs().await,
+                Scenario::NamespaceNotAllowed => self.namespace_not_allowed().await,
                 Scenario::RollbackNotAppliedThenLanded(rollout) => {
                     self.rollback_not_applied_then_landed(rollout).await
                 }

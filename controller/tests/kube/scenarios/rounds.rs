@@ -29,6 +29,25 @@ impl ApiServerVerifier {
         assert!(note.contains("ROLLED BACK"), "{event}");
     }
 
+    pub(super) async fn namespace_not_allowed(mut self) {
+        let rollout = cohort_rollout("checkout", "shop.example.com", None);
+        let mut plugin = wasm_plugin("7", shared_plugin_config());
+        plugin["metadata"]["annotations"] = json!({"sluice.dev/allowed-namespaces": "search, web"});
+        self.serve_round_reads(&rollout, &plugin).await;
+        let (status, send) = self
+            .expect(Method::PATCH, &status_apply_uri("checkout"))
+            .await;
+        let condition = &status.body["status"]["conditions"][0];
+        assert_eq!(condition["reason"], "InvalidSpec", "{}", status.body);
+        let message = condition["message"].as_str().unwrap();
+        assert!(
+            message.contains("spec.target.wasmPlugin.namespace") && message.contains("search, web"),
+            "{message}"
+        );
+        reply(send, 200, &rollout);
+        self.expect_no_more_calls().await;
+    }
+
     pub(super) async fn rollback_not_applied_then_landed(mut self, rollout: Value) {
         let step_1 = json!({"regions": ["eu-south"], "percent": 50.0});
         let entry = |state| plugin_entry("checkout", "shop.example.com", step_1.clone(), state);
