@@ -11,7 +11,19 @@ fn status_cells(status: &CohortRolloutStatus) -> Vec<String> {
         Some(s) => s.regions.join(","),
         None => "-".to_string(),
     };
-    let message = status.conditions.iter().find(|c| c.type_ == "Progressing");
+    let condition = |kind: &str| status.conditions.iter().find(|c| c.type_ == kind);
+    let message = condition("Progressing");
+    // Whether the config carries the decision: `no` says the users are not where status says.
+    let applied = match condition("ConfigApplied").map(|c| c.status.as_str()) {
+        Some("True") => "yes",
+        Some("False") => "NO",
+        Some(_) => "pushing",
+        None => "-",
+    };
+    let mut message = message.map_or(String::new(), |c| c.message.clone());
+    if let Some(not_applied) = condition("ConfigApplied").filter(|c| c.status == "False") {
+        message = format!("{message}; NOT APPLIED: {}", not_applied.message);
+    }
     vec![
         format!("{:?}", status.phase),
         status.current_step.to_string(),
@@ -21,7 +33,9 @@ fn status_cells(status: &CohortRolloutStatus) -> Vec<String> {
             .and_then(|s| s.max_city_population)
             .map_or("-".into(), |c| c.to_string()),
         status.config_generation.to_string(),
-        message.map_or(String::new(), |c| c.message.clone()),
+        applied.to_string(),
+        status.entry_owner.clone().unwrap_or_else(|| "-".into()),
+        message,
     ]
 }
 
@@ -51,6 +65,8 @@ pub fn status_rows<'a>(
         "REGIONS",
         "CUTOFF",
         "GENERATION",
+        "APPLIED",
+        "OWNER",
         "MESSAGE",
     ];
     if with_namespace {
@@ -62,7 +78,7 @@ pub fn status_rows<'a>(
         row.extend(match status {
             Some(status) => status_cells(status),
             // Not reconciled yet.
-            None => ["-", "-", "-", "-", "-", "-", ""]
+            None => ["-", "-", "-", "-", "-", "-", "-", "-", ""]
                 .map(String::from)
                 .to_vec(),
         });
@@ -160,17 +176,32 @@ mod tests {
         let progressing = json!({
             "phase": "Progressing", "currentStep": 1, "configGeneration": 12,
             "stage": {"regions": ["eu-south", "eu-west"], "maxCityPopulation": 250000, "percent": 50.0},
-            "conditions": [{"type": "Progressing", "status": "True", "reason": "StepAdvanced", "message": "step 1 in force"}],
+            "conditions": [
+                {"type": "Progressing", "status": "True", "reason": "StepAdvanced", "message": "step 1 in force"},
+                {"type": "ConfigApplied", "status": "True", "reason": "Applied", "message": "generation 12 in force"},
+            ],
+            "entryOwner": "shop/checkout",
+        });
+        let not_applied = json!({
+            "phase": "RolledBack", "currentStep": 0, "configGeneration": 4,
+            "stage": {"percent": 1.0},
+            "conditions": [
+                {"type": "Progressing", "status": "False", "reason": "RolledBack", "message": "everyone back to stable: a critical check failed"},
+                {"type": "ConfigApplied", "status": "False", "reason": "NotApplied", "message": "the merged sluice config is invalid"},
+            ],
+            "entryOwner": "shop/cart",
         });
         let rollouts = [
             rollout("checkout", Some(progressing)),
+            rollout("cart", Some(not_applied)),
             rollout("search", None),
         ];
         let all = status_table(&rollouts, true);
         let expected = [
-            "NAMESPACE   NAME       PHASE         STEP   PERCENT   REGIONS            CUTOFF   GENERATION   MESSAGE",
-            "shop        checkout   Progressing   1      50        eu-south,eu-west   250000   12           step 1 in force",
-            "shop        search     -             -      -         -                  -        -",
+            "NAMESPACE   NAME       PHASE         STEP   PERCENT   REGIONS            CUTOFF   GENERATION   APPLIED   OWNER           MESSAGE",
+            "shop        checkout   Progressing   1      50        eu-south,eu-west   250000   12           yes       shop/checkout   step 1 in force",
+            "shop        cart       RolledBack    0      1         all                -        4            NO        shop/cart       everyone back to stable: a critical check failed; NOT APPLIED: the merged sluice config is invalid",
+            "shop        search     -             -      -         -                  -        -            -         -",
         ];
         assert_eq!(all.lines().collect::<Vec<_>>(), expected, "\n{all}");
         let one = status_table(&rollouts, false);
@@ -181,7 +212,7 @@ mod tests {
     fn status_table_of_nothing_is_its_header() {
         assert_eq!(
             status_table(&[], false),
-            "NAME   PHASE   STEP   PERCENT   REGIONS   CUTOFF   GENERATION   MESSAGE\n"
+            "NAME   PHASE   STEP   PERCENT   REGIONS   CUTOFF   GENERATION   APPLIED   OWNER   MESSAGE\n"
         );
     }
 }

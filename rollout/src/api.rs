@@ -264,6 +264,10 @@ pub struct CohortRolloutStatus {
     /// Alerts decided but not yet delivered to every sink (retried with backoff, also after a restart).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outbox: Vec<PendingAlert>,
+    /// The CohortRollout (`namespace/name`) owning this rollout's entry in the config: this one, or
+    /// the one whose entry it may not edit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry_owner: Option<String>,
     /// The `lastProgressTime` of the hold that was alerted as long (each hold is alerted once).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hold_alerted_since: Option<u64>,

@@ -17,11 +17,21 @@ pub(crate) fn describe(action: Option<&Action>, s: State) -> (&'static str, &'st
         ),
         Some(Action::Pause(why)) => ("Unknown", "Paused", why.clone()),
         Some(Action::Hold(why)) => ("True", "Holding", format!("step {}: {why}", s.step)),
-        None => (
-            "True",
-            "Waiting",
-            format!("step {}: waiting for the next interval", s.step),
-        ),
+        // Nothing decided this round: say where the rollout stands.
+        None => match s.phase {
+            Phase::Progressing => (
+                "True",
+                "Waiting",
+                format!("step {}: waiting for the next interval", s.step),
+            ),
+            Phase::Paused => (
+                "Unknown",
+                "Paused",
+                format!("step {}: waiting for `sluice resume`", s.step),
+            ),
+            Phase::RolledBack => ("False", "RolledBack", "everyone back to stable".into()),
+            Phase::Promoted => ("True", "Promoted", "every user is on the canary".into()),
+        },
     }
 }
 

@@ -178,11 +178,15 @@ where
     status.last_progress_time = next.last_progress;
     status.at_gate = next.at_gate;
     status.observed_generation = t.generation;
+    status.entry_owner = Some(entry_owner(t, &current));
     let (cond_status, reason, message) = describe(action.as_ref(), next);
     // A round that decided nothing (a push retry, an alert delivery, waiting for the interval) keeps
-    // the condition of the last decision: a rolled-back rollout never reads "waiting".
-    let has_condition = status.conditions.iter().any(|c| c.type_ == "Progressing");
-    if action.is_some() || !has_condition {
+    // the reason of the last decision, unless that was an invalid spec the spec no longer has.
+    let keep = status
+        .conditions
+        .iter()
+        .any(|c| c.type_ == "Progressing" && c.reason != "InvalidSpec");
+    if action.is_some() || !keep {
         set_condition(&mut status, cond_status, reason, &message);
     }
     let long_hold = long_hold(&mut status, action.as_ref(), &policy, next, round.now);
@@ -307,6 +311,7 @@ where
     let mut status = previous.clone().unwrap_or_default();
     set_condition(&mut status, "False", "InvalidSpec", &error.to_string());
     status.observed_generation = t.generation;
+    status.entry_owner = Some(entry_owner(t, &current));
     let abort = round
         .command
         .as_ref()
@@ -357,6 +362,16 @@ where
         return e;
     }
     error
+}
+
+/// Who owns this rollout's entry in the document: this CohortRollout, or the one that refuses it.
+fn entry_owner(t: &Target<'_>, current: &SluiceConfig) -> String {
+    current
+        .rollouts
+        .iter()
+        .find(|r| r.name == entry_name(t))
+        .and_then(|r| r.owner.clone())
+        .unwrap_or_else(|| owner_of(t.namespace, t.name))
 }
 
 fn state_of(p: &CohortRolloutStatus, step_count: usize) -> State {

@@ -148,3 +148,20 @@ async fn progress_deadline_none_waits_for_data_but_still_alerts() {
         .count();
     assert_eq!(holds, 1);
 }
+
+#[tokio::test]
+async fn fixing_an_invalid_spec_clears_invalid_spec_from_status_at_the_next_round() {
+    let w = World::new();
+    let good = spec(GATED);
+    round(&w, &good, None, false, 0).await;
+    // An edit that would narrow the stage in force is refused.
+    let narrowing = spec(&GATED.replace("{percent: 10}", "{percent: 5}"));
+    assert!(world::try_round(&w, &narrowing, None, false, 10)
+        .await
+        .is_err());
+    let reason = |w: &World| w.condition("Progressing").unwrap().reason;
+    assert_eq!(reason(&w), "InvalidSpec");
+    // The edit is taken back: the next round (nothing to decide) says where the rollout stands.
+    round(&w, &good, None, false, 20).await;
+    assert_eq!(reason(&w), "Waiting");
+}

@@ -1,23 +1,22 @@
 //! Local mode's files: the sluice config inside an Envoy ECDS file, status of every rollout in a state
-//! file, the CohortRollout YAML, and command files left by `sluice pause|resume|promote|abort`.
+//! file, and the commands queued by `sluice pause|resume|promote|abort` beside it. Every write is
+//! atomic and durable (`durable`).
 
+use super::durable::{io, parse, write_atomic};
+use super::queue::CommandQueue;
+pub use super::rollout_file::load_rollout;
 use cohort::SluiceConfig;
-use rollout::api::{CohortRollout, CohortRolloutStatus};
-use rollout::command::{self, Command};
+use rollout::api::CohortRolloutStatus;
+use rollout::command::Command;
 use rollout::ports::{ConfigStore, StatusStore};
 use rollout::{Error, Result};
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
-
-pub fn load_rollout(path: &Path) -> Result<CohortRollout> {
-    let text = std::fs::read_to_string(path).map_err(|source| io(path, source))?;
-    serde_yaml::from_str(&text).map_err(|e| parse(path, e))
-}
+use std::path::PathBuf;
 
 /// Local mode: the sluice config inside an Envoy ECDS file (a DiscoveryResponse whose Wasm filter
 /// `configuration` carries the document as a string). Only that string is replaced; the rest of the
-/// file (Wasm code path, VM settings) is kept. Written to a temp file and renamed, so Envoy's watch
-/// never reads a partial file.
+/// file (Wasm code path, VM settings) is kept. Replaced atomically, so Envoy's watch never reads a
+/// partial file.
 pub struct EcdsFile {
     pub path: PathBuf,
 }
@@ -84,29 +83,14 @@ impl StateFile {
         }
     }
 
-    /// A command for the running controller (`sluice pause NAME --state-file ...`): one file per
-    /// rollout beside the state file, consumed by the controller.
-    pub fn command_path(&self, rollout: &str) -> PathBuf {
-        let mut name = self.path.file_name().unwrap_or_default().to_os_string();
-        name.push(format!(".{rollout}.command"));
-        self.path.with_file_name(name)
+    /// The commands queued for the running controller beside this state file.
+    pub fn commands(&self) -> CommandQueue {
+        CommandQueue::beside(&self.path)
     }
 
-    /// Leaves `command` (with a fresh id) for the running local controller.
+    /// Queues `command` (with a fresh id) for the running local controller.
     pub fn send_command(&self, rollout: &str, command: Command) -> Result<()> {
-        let request = command.request(&crate::schedule::new_command_id());
-        write_atomic(&self.command_path(rollout), request.as_bytes())
-    }
-
-    /// The command left for `rollout`, if any, consumed. A malformed one is logged and dropped: it
-    /// must not stop the rollout's analysis.
-    pub fn take_command(&self, rollout: &str) -> Option<(String, Command)> {
-        let path = self.command_path(rollout);
-        let text = std::fs::read_to_string(&path).ok()?;
-        let _ = std::fs::remove_file(&path);
-        command::parse_request(&path.display().to_string(), &text)
-            .inspect_err(|e| tracing::warn!(rollout, "ignoring the command: {e}"))
-            .ok()
+        self.commands().send(rollout, command).map(drop)
     }
 }
 
@@ -124,27 +108,5 @@ impl StatusStore for StateFile {
                 .map_err(|e| parse(&self.path, e))?
                 .as_bytes(),
         )
-    }
-}
-
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(".tmp");
-    let tmp = path.with_file_name(tmp_name);
-    std::fs::write(&tmp, bytes).map_err(|source| io(&tmp, source))?;
-    std::fs::rename(&tmp, path).map_err(|source| io(path, source))
-}
-
-fn io(path: &Path, source: std::io::Error) -> Error {
-    Error::Io {
-        path: path.display().to_string(),
-        source,
-    }
-}
-
-fn parse(path: &Path, e: impl std::fmt::Display) -> Error {
-    Error::Parse {
-        path: path.display().to_string(),
-        problem: e.to_string(),
     }
 }
