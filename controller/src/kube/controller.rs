@@ -62,9 +62,9 @@ pub fn round_for(
     )
 }
 
-/// The Kubernetes sinks of one rollout: its WasmPlugin (namespace defaults to the rollout's), its
+/// The Kubernetes stores of one rollout: its WasmPlugin (namespace defaults to the rollout's), its
 /// status subresource, and Events on it plus its webhooks; each Kubernetes write checks `leadership`.
-pub fn sinks_for(
+pub fn stores_for(
     client: &Client,
     rollout: &CohortRollout,
     identity: &str,
@@ -133,7 +133,7 @@ where
     // A bad interval is reported by the round itself (InvalidSpec in status); schedule by the default.
     let interval = rollout::plan::interval(&rollout.spec).unwrap_or(Duration::from_secs(60));
     let round = round_for(rollout, &ctx.clock, interval, Instant::now());
-    let (config, status, alerts) = sinks_for(
+    let (config, status, alerts) = stores_for(
         &ctx.client,
         rollout,
         &ctx.identity,

@@ -211,8 +211,7 @@ async fn metrics_and_healthz_are_served() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let server = tokio::spawn(async move { axum::serve(listener, router(metrics)).await });
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let http = reqwest::Client::new();
+    let http = controller::webhooks::client().unwrap();
     let health = http
         .get(format!("http://{address}/healthz"))
         .send()

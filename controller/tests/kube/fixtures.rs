@@ -42,13 +42,12 @@ pub fn mock_client() -> (kube::Client, ApiServerVerifier) {
 /// The context of the controller's rounds on replica `sluice-controller-0` (leading for an hour),
 /// with `metrics_source` as its Prometheus.
 pub fn context<M>(client: kube::Client, metrics_source: M) -> Context<M> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     Context {
         client,
         metrics_source,
         metrics: Arc::new(ControllerMetrics::new()),
         identity: "sluice-controller-0".into(),
-        webhook_client: reqwest::Client::new(),
+        webhook_client: controller::webhooks::client().unwrap(),
         clock: AnalysisClock::default(),
         backoff: FailureBackoff::default(),
         leadership: Leadership::held_for(Duration::from_secs(3600)),

@@ -1,10 +1,10 @@
 //! Whole `rollout::round::reconcile` rounds against a mocked API server, through the same sinks the
-//! controller builds (`kube::controller::sinks_for`): rollback, two rollouts on one WasmPlugin, a
+//! controller builds (`kube::controller::stores_for`): rollback, two rollouts on one WasmPlugin, a
 //! conflicting writer, and the start-up CRD check.
 
 use crate::fixtures::{cohort_rollout, mock_client, timeout};
 use crate::scenarios::Scenario;
-use controller::kube::controller::sinks_for;
+use controller::kube::controller::stores_for;
 use controller::kube::leadership::Leadership;
 use controller::kube::{run_with_client, KubeOptions};
 use rollout::api::{CohortRollout, Phase};
@@ -29,11 +29,10 @@ impl MetricsSource for FakePrometheus {
 }
 
 fn webhook_client() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::new()
+    controller::webhooks::client().unwrap()
 }
 
-/// One round for `rollout`, through the controller's Kubernetes sinks.
+/// One round for `rollout`, through the controller's Kubernetes stores.
 async fn round(
     client: kube::Client,
     rollout: &Value,
@@ -42,7 +41,7 @@ async fn round(
 ) -> rollout::Result<Outcome> {
     let rollout: CohortRollout = serde_json::from_value(rollout.clone()).unwrap();
     let leadership = Leadership::held_for(Duration::from_secs(3600));
-    let (config, status, alerts) = sinks_for(
+    let (config, status, alerts) = stores_for(
         &client,
         &rollout,
         "sluice-controller-0",

@@ -3,8 +3,8 @@
 //! answer. A test starts its scenario with [`ApiServerVerifier::run`] and waits for it with
 //! [`timeout`](crate::fixtures::timeout); the plumbing and object builders are in `fixtures.rs`.
 //!
-//! This file is the index (the enum, and which conversation plays each scenario) with the steps
-//! several conversations share; each conversation is in `scenarios/<test file>.rs`.
+//! This file is the index (the enum, and which conversation plays each scenario); each conversation
+//! is in `scenarios/<test file>.rs`, and the steps several share are in `fixtures.rs`.
 
 use crate::fixtures::*;
 use serde_json::Value;

@@ -1,6 +1,6 @@
 //! `sluice controller` wired end to end against a fake API server that answers by route: the CRD
 //! check, the Lease taken before anything is watched, the watch, and a first round of the watched
-//! CohortRollout through the Kubernetes sinks.
+//! CohortRollout through the Kubernetes stores.
 
 use crate::fixtures::{mock_client, timeout};
 use crate::scenarios::Scenario;

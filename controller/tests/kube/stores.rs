@@ -1,4 +1,4 @@
-//! The Kubernetes sinks against a mocked API server: the exact requests, and what each does with
+//! The Kubernetes stores against a mocked API server: the exact requests, and what each does with
 //! the API server's answers.
 
 use crate::fixtures::{cohort_rollout, mock_client, shared_plugin_config, timeout};

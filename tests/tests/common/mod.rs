@@ -1,6 +1,6 @@
 //! A real Envoy with the built .wasm, two real upstreams, on free loopback ports, for one test.
 //! Everything it starts is killed when the `Stack` drops.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(dead_code)]
 
 pub mod http;
 pub mod prometheus;

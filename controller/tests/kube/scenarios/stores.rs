@@ -1,4 +1,4 @@
-//! The Kubernetes sinks (tests in `stores.rs`): the exact requests each one sends.
+//! The Kubernetes stores (tests in `stores.rs`): the exact requests each one sends.
 
 use crate::fixtures::*;
 use http::Method;
