@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod http;
+pub mod local;
 pub mod prometheus;
 pub mod traffic;
 
