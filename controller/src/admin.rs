@@ -43,6 +43,9 @@ pub struct ControllerMetrics {
     pub rollbacks: Family<RolloutLabels, Counter>,
     /// 1 for the rollout's current phase, 0 for the others (kube-state-metrics style).
     pub phase: Family<PhaseLabels, Gauge>,
+    /// 1 when the config carries the rollout's last decision, 0 while its push fails
+    /// (`ConfigApplied=False`): alert on 0, users are not where the phase says.
+    pub config_applied: Family<RolloutLabels, Gauge>,
     /// 1 while this replica holds the Lease.
     pub leader: Gauge,
 }
@@ -62,6 +65,7 @@ impl ControllerMetrics {
             reconcile_failures: Counter::default(),
             rollbacks: Family::default(),
             phase: Family::default(),
+            config_applied: Family::default(),
             leader: Gauge::default(),
         };
         registry.register(
@@ -83,6 +87,11 @@ impl ControllerMetrics {
             "rollout_phase",
             "1 for the rollout's current phase",
             metrics.phase.clone(),
+        );
+        registry.register(
+            "config_applied",
+            "1 when the config carries the rollout's last decision, 0 while its push fails",
+            metrics.config_applied.clone(),
         );
         registry.register(
             "leader",
@@ -109,7 +118,21 @@ impl ControllerMetrics {
     }
 
     /// A deleted rollout: its phase series go (its rollback count stays, as a counter should).
+    pub fn set_config_applied(&self, namespace: &str, rollout: &str, applied: bool) {
+        let labels = RolloutLabels {
+            namespace: namespace.into(),
+            rollout: rollout.into(),
+        };
+        self.config_applied
+            .get_or_create(&labels)
+            .set(i64::from(applied));
+    }
+
     pub fn forget(&self, namespace: &str, rollout: &str) {
+        self.config_applied.remove(&RolloutLabels {
+            namespace: namespace.into(),
+            rollout: rollout.into(),
+        });
         for phase in PHASES {
             self.phase.remove(&PhaseLabels {
                 namespace: namespace.into(),

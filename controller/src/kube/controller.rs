@@ -156,6 +156,8 @@ where
     let outcome = round::reconcile(&io, &target, &round).await?;
     ctx.backoff.succeeded(&key);
     ctx.metrics.set_phase(namespace, name, outcome.status.phase);
+    ctx.metrics
+        .set_config_applied(namespace, name, outcome.config_applied);
     ctx.clock.finished(&key, &outcome, Instant::now());
     match &outcome.action {
         Some(MachineAction::Hold(_)) | None => {}

@@ -199,6 +199,8 @@ async fn the_command_annotation_pauses_the_rollout_once() {
     assert!(metrics.contains(paused), "{metrics}");
     let progressing = r#"sluice_controller_rollout_phase{namespace="shop",rollout="checkout",phase="Progressing"} 0"#;
     assert!(metrics.contains(progressing), "{metrics}");
+    let applied = r#"sluice_controller_config_applied{namespace="shop",rollout="checkout"} 1"#;
+    assert!(metrics.contains(applied), "{metrics}");
     timeout(verifier).await;
 }
 
@@ -208,6 +210,7 @@ async fn metrics_and_healthz_are_served() {
     metrics.reconciles.inc();
     metrics.count_rollback("shop", "checkout");
     metrics.set_phase("shop", "checkout", Phase::RolledBack);
+    metrics.set_config_applied("shop", "checkout", false);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let server = tokio::spawn(async move { axum::serve(listener, router(metrics)).await });
@@ -232,6 +235,7 @@ async fn metrics_and_healthz_are_served() {
         "sluice_controller_reconcile_failures_total 0",
         r#"sluice_controller_rollbacks_total{namespace="shop",rollout="checkout"} 1"#,
         r#"sluice_controller_rollout_phase{namespace="shop",rollout="checkout",phase="RolledBack"} 1"#,
+        r#"sluice_controller_config_applied{namespace="shop",rollout="checkout"} 0"#,
         "sluice_controller_leader 0",
     ] {
         assert!(
