@@ -57,6 +57,12 @@ fn a_healthy_rollout_walks_its_steps_small_cities_first_and_is_promoted() {
         records.iter().all(|r| r.status == 200),
         "a healthy canary served errors"
     );
+    // Status records a decision before its push and alert: the alert follows within moments.
+    setup
+        .stack
+        .eventually(Duration::from_secs(5), "the promotion alert", || {
+            !setup.alerts("promotion").is_empty()
+        });
     assert_eq!(setup.alerts("promotion").len(), 1);
     assert!(
         setup.alerts("step").len() >= 5,
@@ -99,6 +105,11 @@ fn a_failing_canary_is_rolled_back_within_two_intervals_and_keeps_running() {
 
     // The canary keeps running for inspection.
     assert!(std::net::TcpStream::connect(("127.0.0.1", setup.stack.canary)).is_ok());
+    setup
+        .stack
+        .eventually(Duration::from_secs(5), "the rollback alert", || {
+            !setup.alerts("rollback").is_empty()
+        });
     let alerts = setup.alerts("rollback");
     assert_eq!(
         alerts.len(),

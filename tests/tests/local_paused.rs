@@ -50,5 +50,10 @@ fn a_paused_rollout_whose_canary_fails_is_rolled_back_within_two_intervals() {
         "rolled back {decided:?} after the breach; {}",
         setup.logs()
     );
+    setup
+        .stack
+        .eventually(Duration::from_secs(5), "the rollback alert", || {
+            !setup.alerts("rollback").is_empty()
+        });
     assert_eq!(setup.alerts("rollback").len(), 1);
 }
