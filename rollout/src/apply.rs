@@ -15,7 +15,7 @@ pub const CONFIG_APPLIED: &str = "ConfigApplied";
 const PUSH_ATTEMPTS: usize = 3;
 
 /// Where this round's entry stands before the push.
-pub(crate) enum Pending {
+pub enum Pending {
     /// The document already carries the entry as it should be.
     InForce,
     /// This document must be pushed.
@@ -27,7 +27,7 @@ pub(crate) enum Pending {
 /// The document with `entry` merged in, compiled before anything is recorded. Its generation goes
 /// above both the document read and `recorded` (status' last), so a number is never reused; a
 /// document whose generation fell below `recorded` (a person re-applied an old one) is pushed again.
-pub(crate) fn prepare(current: &SluiceConfig, entry: &Rollout, recorded: u64) -> Pending {
+pub fn prepare(current: &SluiceConfig, entry: &Rollout, recorded: u64) -> Pending {
     let merged = match merge(current, entry.clone()) {
         Some(doc) => Some(doc),
         None if current.generation < recorded => Some(current.clone()),
@@ -47,7 +47,7 @@ pub(crate) fn prepare(current: &SluiceConfig, entry: &Rollout, recorded: u64) ->
 
 /// Stores `doc`; on a conflict re-reads, checks `entry` still may be written there (another owner may
 /// have taken the name), re-merges and stores again. The generation in force.
-pub(crate) async fn push<C: ConfigStore>(
+pub async fn push<C: ConfigStore>(
     store: &C,
     mut doc: SluiceConfig,
     entry: &Rollout,
@@ -76,7 +76,7 @@ pub(crate) async fn push<C: ConfigStore>(
 
 /// Records in status whether the config carries the decision: `True` with the generation, `Unknown`
 /// while a push is under way, `False` with the reason.
-pub(crate) fn record(status: &mut CohortRolloutStatus, applied: Option<bool>, message: String) {
+pub fn record(status: &mut CohortRolloutStatus, applied: Option<bool>, message: String) {
     let (value, reason) = match applied {
         Some(true) => ("True", "Applied"),
         None => ("Unknown", "Pushing"),
@@ -93,7 +93,7 @@ pub(crate) fn record(status: &mut CohortRolloutStatus, applied: Option<bool>, me
 }
 
 /// Whether status last said the config was not applied.
-pub(crate) fn was_not_applied(status: Option<&CohortRolloutStatus>) -> bool {
+pub fn was_not_applied(status: Option<&CohortRolloutStatus>) -> bool {
     status.is_some_and(|s| {
         s.conditions
             .iter()
@@ -102,7 +102,7 @@ pub(crate) fn was_not_applied(status: Option<&CohortRolloutStatus>) -> bool {
 }
 
 /// The decision in force, in words for alerts: "rollback", "promotion", "pause", "step 2".
-pub(crate) fn decision_words(status: &CohortRolloutStatus) -> String {
+pub fn decision_words(status: &CohortRolloutStatus) -> String {
     match status.phase {
         Phase::RolledBack => "rollback".into(),
         Phase::Promoted => "promotion".into(),

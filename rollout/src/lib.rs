@@ -16,7 +16,7 @@ pub mod machine;
 mod outbox;
 pub mod plan;
 pub mod ports;
-mod report;
+pub mod report;
 pub mod round;
 
 pub use error::{Error, Result};

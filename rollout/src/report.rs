@@ -99,7 +99,7 @@ pub(crate) fn set_condition(
 }
 
 /// The alert text of a decision the config store did not take.
-pub(crate) fn not_applied_text(name: &str, status: &CohortRolloutStatus, why: &str) -> String {
+pub fn not_applied_text(name: &str, status: &CohortRolloutStatus, why: &str) -> String {
     format!(
         "sluice: {name} {} DECIDED but NOT APPLIED: {why}. Users are where they were; the push is retried every few seconds.",
         apply::decision_words(status)

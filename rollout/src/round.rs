@@ -196,11 +196,13 @@ where
             let message = format!("generation {} in force", status.config_generation);
             apply::record(&mut status, Some(true), message);
         }
-        Pending::Push(doc) => {
-            status.config_generation = doc.generation;
+        // `configGeneration` stays the last one applied until this push lands. A retry of a push
+        // known to fail keeps saying so (and writes nothing when nothing changed).
+        Pending::Push(doc) if !apply::was_not_applied(Some(&status)) => {
             let message = format!("pushing generation {}", doc.generation);
             apply::record(&mut status, None, message);
         }
+        Pending::Push(_) => {}
         Pending::Invalid(why) => apply::record(&mut status, Some(false), why.clone()),
     }
     // Alerts decided now wait in the outbox, saved with the decision: a crash before delivery loses
@@ -232,9 +234,12 @@ where
                 }
                 Err(why) => {
                     apply::record(&mut status, Some(false), why.clone());
+                    // Any alert of this decision still waiting (this round's, or one left by a
+                    // round cut short) says it is not applied.
                     let text = not_applied_text(t.name, &status, why);
-                    if let Some(queued) = action_alert.and_then(|i| status.outbox.get_mut(i)) {
-                        queued.alert.text = text;
+                    let kind = alert_kind_of_phase(status.phase);
+                    for queued in status.outbox.iter_mut().filter(|q| q.alert.kind == kind) {
+                        queued.alert.text.clone_from(&text);
                     }
                 }
             }

@@ -154,3 +154,65 @@ async fn a_document_re_applied_with_a_lower_generation_is_pushed_above_the_recor
     assert_eq!(generation, recorded + 1, "never a number used before");
     assert_eq!(next.status.config_generation, generation);
 }
+
+#[tokio::test]
+async fn a_push_that_keeps_failing_is_retried_quietly_without_spending_generations() {
+    let w = World::new();
+    let s = spec(ROLLOUT);
+    round(&w, &s, None, false, 0).await;
+    let applied_generation = w.config.lock().unwrap().generation;
+    let down = || Error::Sink("apply WasmPlugin istio-system/sluice: 503 Service Unavailable".into());
+    w.store_failures
+        .lock()
+        .unwrap()
+        .extend([down(), down(), down(), down()]);
+    let decided = round(&w, &s, None, true, 60).await;
+    assert!(!decided.config_applied);
+    assert_eq!(decided.status.config_generation, applied_generation, "not claimed");
+    for now in [63, 66, 69] {
+        let retry = round(&w, &s, None, false, now).await;
+        assert!(!retry.config_applied);
+        assert!(
+            !retry.status_written,
+            "a retry that changes nothing writes nothing (each write wakes the controller again)"
+        );
+        assert_eq!(retry.status.config_generation, applied_generation);
+        assert_eq!(retry.retry_in_secs, Some(3));
+    }
+    let landed = round(&w, &s, None, false, 72).await;
+    assert!(landed.config_applied);
+    assert_eq!(
+        landed.status.config_generation,
+        applied_generation + 1,
+        "one generation for the one change, however many retries"
+    );
+}
+
+#[tokio::test]
+async fn an_alert_left_waiting_by_a_cut_round_says_not_applied_when_the_retry_fails() {
+    let w = World::new();
+    let s = spec(ROLLOUT);
+    round(&w, &s, None, false, 0).await;
+    round(&w, &s, None, true, 60).await;
+    w.canary_fails();
+    // The round that decides the rollback is cut after its first save: status says "pushing" and
+    // the rollback alert waits, with the text of a rollback done.
+    *w.alert_failures.lock().unwrap() = 1;
+    w.store_failures.lock().unwrap().push(Error::Sink("cut".into()));
+    round(&w, &s, None, true, 120).await;
+    let mut status = w.status.lock().unwrap()["shop"].clone();
+    status.outbox[0].alert.text = "sluice: shop ROLLED BACK at step 1".into();
+    status.outbox[0].next_attempt = 120;
+    rollout::apply::record(&mut status, None, "pushing generation 4".into());
+    w.status.lock().unwrap().insert("shop".into(), status);
+    // The next round's push fails too: the waiting alert must not claim the rollback.
+    w.store_failures
+        .lock()
+        .unwrap()
+        .push(Error::Sink("apply WasmPlugin istio-system/sluice: timed out".into()));
+    round(&w, &s, None, false, 123).await;
+    let texts = w.alert_texts();
+    let last = texts.last().unwrap();
+    assert!(last.contains("rollback DECIDED but NOT APPLIED"), "{texts:#?}");
+    assert!(!texts.iter().any(|t| t.contains("ROLLED BACK at step 1")), "{texts:#?}");
+}
