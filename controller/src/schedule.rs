@@ -80,6 +80,11 @@ impl AnalysisClock {
         now.duration_since(since) >= interval
     }
 
+    /// The round that analysed failed before recording it: the next round may analyse at once.
+    pub fn analysis_lost(&self, key: &RolloutKey, interval: Duration, now: Instant) {
+        self.restart(key, now.checked_sub(interval).unwrap_or(now));
+    }
+
     /// Restarts the interval.
     pub fn restart(&self, key: &RolloutKey, now: Instant) {
         self.last

@@ -2,7 +2,7 @@
 //! rollout's state, the verdicts of this interval's checks and any command from a person, and returns
 //! the next state and what to do about it.
 
-use crate::api::{OnFailure, Phase, Verdict};
+use crate::api::{CohortRolloutStatus, OnFailure, Phase, Verdict};
 use crate::command::Command;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,6 +26,18 @@ pub struct State {
 }
 
 impl State {
+    /// The state a status records, for a plan of `step_count` steps.
+    pub fn recorded(p: &CohortRolloutStatus, step_count: usize) -> State {
+        State {
+            phase: p.phase,
+            step: (p.current_step as usize).min(step_count.saturating_sub(1)),
+            failed_checks: p.failed_checks,
+            consecutive_errors: p.consecutive_errors,
+            last_progress: p.last_progress_time,
+            at_gate: p.at_gate,
+        }
+    }
+
     pub fn start(now: u64) -> State {
         State {
             phase: Phase::Progressing,

@@ -15,7 +15,7 @@ use crate::ports::{AlertKind, AlertSink, ConfigStore, MetricsSource, StatusStore
 use crate::report::{
     alert, alert_kind, alert_kind_of_phase, describe, long_hold, not_applied_text, set_condition,
 };
-use cohort::SluiceConfig;
+use cohort::{RolloutState, SluiceConfig};
 
 /// The rollout being reconciled.
 pub struct Target<'a> {
@@ -119,7 +119,7 @@ where
         Err(error) => return Err(invalid_spec(io, t, round, previous, current, error).await),
     };
     let (state, started) = match &previous {
-        Some(p) if p.stage.is_some() => (state_of(p, steps.len()), false),
+        Some(p) if p.stage.is_some() => (State::recorded(p, steps.len()), false),
         _ => (State::start(round.now), true),
     };
     let mut status = previous.clone().unwrap_or_default();
@@ -321,20 +321,30 @@ where
         .command
         .as_ref()
         .filter(|(id, c)| *c == Command::Abort && status.last_command.as_deref() != Some(id));
+    let own = own_entry(&current, entry_name(t), &owner_of(t.namespace, t.name));
+    let rolled_back_entry = || {
+        own.map(|entry| {
+            let mut entry = entry.clone();
+            entry.state = cohort::RolloutState::RolledBack;
+            entry
+        })
+    };
     let mut rolled_back = None;
     if let Some((id, _)) = abort {
         status.last_command = Some(id.clone());
-        if let Some(entry) = own_entry(&current, entry_name(t), &owner_of(t.namespace, t.name)) {
-            let mut entry = entry.clone();
-            entry.state = cohort::RolloutState::RolledBack;
+        if let Some(entry) = rolled_back_entry() {
             status.phase = Phase::RolledBack;
             rolled_back = Some(entry);
         }
+    } else if status.phase == Phase::RolledBack
+        && own.is_some_and(|e| matches!(e.state, RolloutState::Progressing | RolloutState::Paused))
+    {
+        // A rollback decided before (whose push failed) is pushed again until it lands.
+        rolled_back = rolled_back_entry();
     }
-    if previous.as_ref() != Some(&status) {
-        if let Err(e) = io.status.save(t.name, &status).await {
-            return e;
-        }
+    let mut saved = previous.clone();
+    if let Err(e) = save_if_changed(io, t.name, &status, &mut saved).await {
+        return e;
     }
     let Some(entry) = rolled_back else {
         return error;
@@ -353,17 +363,32 @@ where
         }
         Err(why) => apply::record(&mut status, Some(false), why.clone()),
     }
-    let reason = "aborted by a person (the spec is invalid)";
-    let mut alert = alert(t.name, t.namespace, &status, AlertKind::Rollback, reason);
-    if let Err(why) = &pushed {
-        alert.text = not_applied_text(t.name, &status, why);
+    if abort.is_some() {
+        let reason = "aborted by a person (the spec is invalid)";
+        let mut alert = alert(t.name, t.namespace, &status, AlertKind::Rollback, reason);
+        if let Err(why) = &pushed {
+            alert.text = not_applied_text(t.name, &status, why);
+        }
+        outbox::queue(&mut status, alert, round.now);
+    } else if pushed.is_ok() {
+        let mut landed = alert(
+            t.name,
+            t.namespace,
+            &status,
+            AlertKind::Rollback,
+            "now applied",
+        );
+        landed.text = format!(
+            "sluice: {}: the rollback is now APPLIED (config generation {})",
+            t.name, status.config_generation
+        );
+        outbox::queue(&mut status, landed, round.now);
     }
-    outbox::queue(&mut status, alert, round.now);
-    if let Err(e) = io.status.save(t.name, &status).await {
+    if let Err(e) = save_if_changed(io, t.name, &status, &mut saved).await {
         return e;
     }
     outbox::deliver(io.alerts, &mut status, round.now).await;
-    if let Err(e) = io.status.save(t.name, &status).await {
+    if let Err(e) = save_if_changed(io, t.name, &status, &mut saved).await {
         return e;
     }
     error
@@ -377,15 +402,4 @@ fn entry_owner(t: &Target<'_>, current: &SluiceConfig) -> String {
         .find(|r| r.name == entry_name(t))
         .and_then(|r| r.owner.clone())
         .unwrap_or_else(|| owner_of(t.namespace, t.name))
-}
-
-fn state_of(p: &CohortRolloutStatus, step_count: usize) -> State {
-    State {
-        phase: p.phase,
-        step: (p.current_step as usize).min(step_count.saturating_sub(1)),
-        failed_checks: p.failed_checks,
-        consecutive_errors: p.consecutive_errors,
-        last_progress: p.last_progress_time,
-        at_gate: p.at_gate,
-    }
 }

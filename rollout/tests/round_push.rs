@@ -161,14 +161,18 @@ async fn a_push_that_keeps_failing_is_retried_quietly_without_spending_generatio
     let s = spec(ROLLOUT);
     round(&w, &s, None, false, 0).await;
     let applied_generation = w.config.lock().unwrap().generation;
-    let down = || Error::Sink("apply WasmPlugin istio-system/sluice: 503 Service Unavailable".into());
+    let down =
+        || Error::Sink("apply WasmPlugin istio-system/sluice: 503 Service Unavailable".into());
     w.store_failures
         .lock()
         .unwrap()
         .extend([down(), down(), down(), down()]);
     let decided = round(&w, &s, None, true, 60).await;
     assert!(!decided.config_applied);
-    assert_eq!(decided.status.config_generation, applied_generation, "not claimed");
+    assert_eq!(
+        decided.status.config_generation, applied_generation,
+        "not claimed"
+    );
     for now in [63, 66, 69] {
         let retry = round(&w, &s, None, false, now).await;
         assert!(!retry.config_applied);
@@ -198,7 +202,10 @@ async fn an_alert_left_waiting_by_a_cut_round_says_not_applied_when_the_retry_fa
     // The round that decides the rollback is cut after its first save: status says "pushing" and
     // the rollback alert waits, with the text of a rollback done.
     *w.alert_failures.lock().unwrap() = 1;
-    w.store_failures.lock().unwrap().push(Error::Sink("cut".into()));
+    w.store_failures
+        .lock()
+        .unwrap()
+        .push(Error::Sink("cut".into()));
     round(&w, &s, None, true, 120).await;
     let mut status = w.status.lock().unwrap()["shop"].clone();
     status.outbox[0].alert.text = "sluice: shop ROLLED BACK at step 1".into();
@@ -206,13 +213,62 @@ async fn an_alert_left_waiting_by_a_cut_round_says_not_applied_when_the_retry_fa
     rollout::apply::record(&mut status, None, "pushing generation 4".into());
     w.status.lock().unwrap().insert("shop".into(), status);
     // The next round's push fails too: the waiting alert must not claim the rollback.
-    w.store_failures
-        .lock()
-        .unwrap()
-        .push(Error::Sink("apply WasmPlugin istio-system/sluice: timed out".into()));
+    w.store_failures.lock().unwrap().push(Error::Sink(
+        "apply WasmPlugin istio-system/sluice: timed out".into(),
+    ));
     round(&w, &s, None, false, 123).await;
     let texts = w.alert_texts();
     let last = texts.last().unwrap();
-    assert!(last.contains("rollback DECIDED but NOT APPLIED"), "{texts:#?}");
-    assert!(!texts.iter().any(|t| t.contains("ROLLED BACK at step 1")), "{texts:#?}");
+    assert!(
+        last.contains("rollback DECIDED but NOT APPLIED"),
+        "{texts:#?}"
+    );
+    assert!(
+        !texts.iter().any(|t| t.contains("ROLLED BACK at step 1")),
+        "{texts:#?}"
+    );
+}
+
+#[tokio::test]
+async fn an_abort_of_an_invalid_spec_whose_push_fails_is_pushed_again_until_it_lands() {
+    let w = World::new();
+    let good = spec(ROLLOUT);
+    round(&w, &good, None, false, 0).await;
+    round(&w, &good, None, true, 60).await;
+    assert_eq!(w.entry(), (50.0, RolloutState::Progressing));
+    // The spec becomes invalid (it would narrow the stage in force); a person aborts; the push fails.
+    let narrowing = spec(&ROLLOUT.replace("{percent: 50}", "{percent: 20}"));
+    w.store_failures.lock().unwrap().push(Error::Sink(
+        "apply WasmPlugin istio-system/sluice: timed out".into(),
+    ));
+    let abort = Some(rollout::command::Command::Abort);
+    assert!(world::try_round(&w, &narrowing, abort, false, 70)
+        .await
+        .is_err());
+    assert_eq!(
+        w.entry(),
+        (50.0, RolloutState::Progressing),
+        "not applied yet"
+    );
+    assert_eq!(w.condition("ConfigApplied").unwrap().status, "False");
+    assert!(w
+        .alert_texts()
+        .last()
+        .unwrap()
+        .contains("rollback DECIDED but NOT APPLIED"));
+    // The next round (no command, the spec still invalid) pushes the rollback again: it lands.
+    let no_checks = spec(&ROLLOUT.replace(
+        "metrics: [{name: ok, builtin: successRate, thresholdRange: {min: 99}, critical: true}]",
+        "metrics: []",
+    ));
+    assert!(world::try_round(&w, &no_checks, None, false, 73)
+        .await
+        .is_err());
+    assert_eq!(w.entry(), (50.0, RolloutState::RolledBack));
+    assert_eq!(w.condition("ConfigApplied").unwrap().status, "True");
+    assert!(w
+        .alert_texts()
+        .last()
+        .unwrap()
+        .contains("the rollback is now APPLIED"));
 }

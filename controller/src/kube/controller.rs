@@ -153,7 +153,16 @@ where
         spec: &rollout.spec,
         generation: rollout.metadata.generation,
     };
-    let outcome = round::reconcile(&io, &target, &round).await?;
+    let outcome = match round::reconcile(&io, &target, &round).await {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            if round.analyse {
+                // Nothing of this interval's analysis was recorded: the next round analyses again.
+                ctx.clock.analysis_lost(&key, interval, Instant::now());
+            }
+            return Err(e.into());
+        }
+    };
     ctx.backoff.succeeded(&key);
     ctx.metrics.set_phase(namespace, name, outcome.status.phase);
     ctx.metrics
@@ -182,7 +191,25 @@ where
 pub fn error_policy<M>(rollout: Arc<CohortRollout>, error: &Error, ctx: Arc<Context<M>>) -> Action {
     ctx.metrics.reconcile_failures.inc();
     let key = key_of(&rollout);
-    let wait = ctx.backoff.failed(&key);
+    let wait = if retry_soon(&rollout, error) {
+        Duration::from_secs(rollout::round::PUSH_RETRY_SECS)
+    } else {
+        ctx.backoff.failed(&key)
+    };
     tracing::warn!(namespace = %key.0, rollout = %key.1, retry_in = ?wait, "reconcile failed: {error}");
     Action::requeue(wait)
+}
+
+/// Failed rounds that may leave users where the rollout's decision says they are not (a decision not
+/// applied, a delete not yet sent to stable) or that lost a write race are retried in seconds, not
+/// after the slow backoff.
+fn retry_soon(rollout: &CohortRollout, error: &Error) -> bool {
+    let not_applied = rollout.status.as_ref().is_some_and(|s| {
+        s.conditions
+            .iter()
+            .any(|c| c.type_ == rollout::apply::CONFIG_APPLIED && c.status == "False")
+    });
+    let deleting = rollout.metadata.deletion_timestamp.is_some();
+    let raced = matches!(error, Error::Rollout(rollout::Error::Conflict(_)));
+    not_applied || deleting || raced
 }

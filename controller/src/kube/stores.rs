@@ -257,9 +257,9 @@ impl StatusStore for CrdStatusStore {
                 self.remember(rollout, saved.metadata.resource_version);
                 Ok(())
             }
-            Err(kube::Error::Api(s)) if s.is_conflict() => Err(Error::Status(format!(
+            Err(kube::Error::Api(s)) if s.is_conflict() => Err(Error::Conflict(format!(
                 "CohortRollout {ns}/{rollout} changed since its status was read (409 Conflict: {}); \
-                 not overwritten, the next round reads it again",
+                 not overwritten, the next round (in a second) reads it again",
                 s.message
             ))),
             Err(e) => Err(Error::Status(format!(

@@ -120,7 +120,7 @@ async fn crd_status_store_never_overwrites_a_status_written_since_it_was_read() 
     let store = CrdStatusStore::new(client, "shop", leading());
     let status = store.load("checkout").await.unwrap().unwrap();
     let error = store.save("checkout", &status).await.unwrap_err();
-    assert!(matches!(error, Error::Status(_)), "{error:?}");
+    assert!(matches!(error, Error::Conflict(_)), "{error:?}");
     let text = error.to_string();
     assert!(
         text.contains(
