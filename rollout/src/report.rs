@@ -99,6 +99,27 @@ pub(crate) fn set_condition(
 }
 
 /// The alert text of a decision the config store did not take.
+/// The alert of a decision that a retry finally applied.
+pub(crate) fn now_applied_alert(
+    name: &str,
+    namespace: &str,
+    status: &CohortRolloutStatus,
+) -> Alert {
+    let mut landed = alert(
+        name,
+        namespace,
+        status,
+        alert_kind_of_phase(status.phase),
+        "now applied",
+    );
+    landed.text = format!(
+        "sluice: {name}: the {} is now APPLIED (config generation {})",
+        apply::decision_words(status),
+        status.config_generation
+    );
+    landed
+}
+
 pub fn not_applied_text(name: &str, status: &CohortRolloutStatus, why: &str) -> String {
     format!(
         "sluice: {name} {} DECIDED but NOT APPLIED: {why}. Users are where they were; the push is retried every few seconds.",

@@ -6,14 +6,15 @@ use crate::analysis::{self, Window};
 use crate::api::{CohortRolloutSpec, CohortRolloutStatus, Phase};
 use crate::apply::{self, Pending};
 use crate::command::Command;
-use crate::entry::{check_entry, own_entry, owned_entry, owner_of};
+use crate::entry::{check_entry, own_entry, owned_entry, owner_in, owner_of};
 use crate::error::{Error, Result};
 use crate::machine::{self, Action, CheckOutcome, State};
 use crate::outbox;
 use crate::plan;
 use crate::ports::{AlertKind, AlertSink, ConfigStore, MetricsSource, StatusStore};
 use crate::report::{
-    alert, alert_kind, alert_kind_of_phase, describe, long_hold, not_applied_text, set_condition,
+    alert, alert_kind, alert_kind_of_phase, describe, long_hold, not_applied_text,
+    now_applied_alert, set_condition,
 };
 use cohort::{RolloutState, SluiceConfig};
 
@@ -178,7 +179,11 @@ where
     status.last_progress_time = next.last_progress;
     status.at_gate = next.at_gate;
     status.observed_generation = t.generation;
-    status.entry_owner = Some(entry_owner(t, &current));
+    status.entry_owner = Some(owner_in(
+        &current,
+        entry_name(t),
+        &owner_of(t.namespace, t.name),
+    ));
     let (cond_status, reason, message) = describe(action.as_ref(), next);
     // A round that decided nothing (a push retry, an alert delivery, waiting for the interval) keeps
     // the reason of the last decision, unless that was an invalid spec the spec no longer has.
@@ -249,14 +254,7 @@ where
     let applied = failure.is_none();
     if action_alert.is_none() && applied && apply::was_not_applied(previous.as_ref()) {
         // A retry landed what an earlier round decided: say so, as loudly as the failure.
-        let kind = alert_kind_of_phase(status.phase);
-        let mut landed = alert(t.name, t.namespace, &status, kind, "now applied");
-        landed.text = format!(
-            "sluice: {}: the {} is now APPLIED (config generation {})",
-            t.name,
-            apply::decision_words(&status),
-            status.config_generation
-        );
+        let landed = now_applied_alert(t.name, t.namespace, &status);
         outbox::queue(&mut status, landed, round.now);
     }
     outbox::deliver(io.alerts, &mut status, round.now).await;
@@ -316,7 +314,11 @@ where
     let mut status = previous.clone().unwrap_or_default();
     set_condition(&mut status, "False", "InvalidSpec", &error.to_string());
     status.observed_generation = t.generation;
-    status.entry_owner = Some(entry_owner(t, &current));
+    status.entry_owner = Some(owner_in(
+        &current,
+        entry_name(t),
+        &owner_of(t.namespace, t.name),
+    ));
     let abort = round
         .command
         .as_ref()
@@ -371,17 +373,7 @@ where
         }
         outbox::queue(&mut status, alert, round.now);
     } else if pushed.is_ok() {
-        let mut landed = alert(
-            t.name,
-            t.namespace,
-            &status,
-            AlertKind::Rollback,
-            "now applied",
-        );
-        landed.text = format!(
-            "sluice: {}: the rollback is now APPLIED (config generation {})",
-            t.name, status.config_generation
-        );
+        let landed = now_applied_alert(t.name, t.namespace, &status);
         outbox::queue(&mut status, landed, round.now);
     }
     if let Err(e) = save_if_changed(io, t.name, &status, &mut saved).await {
@@ -392,14 +384,4 @@ where
         return e;
     }
     error
-}
-
-/// Who owns this rollout's entry in the document: this CohortRollout, or the one that refuses it.
-fn entry_owner(t: &Target<'_>, current: &SluiceConfig) -> String {
-    current
-        .rollouts
-        .iter()
-        .find(|r| r.name == entry_name(t))
-        .and_then(|r| r.owner.clone())
-        .unwrap_or_else(|| owner_of(t.namespace, t.name))
 }

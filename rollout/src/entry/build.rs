@@ -64,3 +64,12 @@ pub fn rollout_entry(name: &str, target: &Target, step: &Step, phase: Phase) -> 
             .unwrap_or_else(|| DEFAULT_ROUTING_HEADER.to_string()),
     }
 }
+
+/// Who owns entry `name` in `doc`: its recorded owner, or `ours` when it has none (or is not there).
+pub fn owner_in(doc: &SluiceConfig, name: &str, ours: &str) -> String {
+    doc.rollouts
+        .iter()
+        .find(|r| r.name == name)
+        .and_then(|r| r.owner.clone())
+        .unwrap_or_else(|| ours.to_string())
+}
