@@ -164,3 +164,113 @@ async fn a_removed_rollout_never_moves_an_entry_another_rollout_owns() {
     assert!(message.contains("no entry of its own serves"), "{message}");
     assert!(env.alert_kinds().is_empty(), "{:?}", env.alert_kinds());
 }
+
+/// Status says the rollback is decided and NOT APPLIED because of the shared settings; users stay
+/// where they are.
+fn assert_not_applied(env: &Env) {
+    assert_eq!(env.status()["phase"], "RolledBack");
+    assert_eq!(env.condition_status("ConfigApplied"), "False");
+    let (reason, why) = env.condition("ConfigApplied");
+    assert_eq!(reason, "NotApplied");
+    assert!(why.contains("shared settings"), "{why}");
+    let message = env.message();
+    assert!(!message.contains("everyone back to stable"), "{message}");
+    assert!(message.contains("rollback decided"), "{message}");
+    assert_eq!(env.entry(), Some(("progressing".into(), 10.0)));
+}
+
+/// Exactly one alert: the rollback is decided and NOT APPLIED, with the reason.
+async fn assert_one_not_applied_alert(env: &Env) {
+    env.until("the NOT APPLIED alert", Duration::from_secs(5), |e| {
+        !e.alert_texts().is_empty()
+    })
+    .await;
+    let texts = env.alert_texts();
+    assert_eq!(texts.len(), 1, "{texts:#?}");
+    assert!(
+        texts[0].contains("shop rollback DECIDED but NOT APPLIED:")
+            && texts[0].contains("shared settings"),
+        "{texts:#?}"
+    );
+}
+
+/// Retries while the settings stay broken change nothing: not the ECDS file, not the state file.
+async fn assert_retries_change_nothing(env: &Env) {
+    let written = env.state_written();
+    let generation = env.config().unwrap()["generation"].clone();
+    // Longer than a retry period.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    assert_eq!(env.state_written(), written, "status: {}", env.status());
+    assert_eq!(env.config().unwrap()["generation"], generation);
+    assert_not_applied(env);
+    assert_eq!(env.alert_texts().len(), 1, "{:#?}", env.alert_texts());
+}
+
+#[tokio::test]
+async fn an_abort_while_the_rollout_file_is_invalid_that_cannot_be_pushed_is_not_applied_and_kept_until_it_lands(
+) {
+    let env = Env::new();
+    let controller = env.start();
+    env.started().await;
+    env.break_shared_settings();
+
+    std::fs::write(&env.rollout, "spec: [unclosed").unwrap();
+    env.send(Command::Abort);
+    env.until("ConfigApplied=False", Duration::from_secs(5), |e| {
+        e.condition_status("ConfigApplied") == "False"
+    })
+    .await;
+    assert_not_applied(&env);
+    assert_one_not_applied_alert(&env).await;
+    // The abort is not lost: it waits in the queue.
+    assert_eq!(env.queued().len(), 1);
+    assert_retries_change_nothing(&env).await;
+    assert_eq!(env.queued().len(), 1);
+
+    // A person fixes the settings: the next retry lands the rollback, and the abort is done.
+    env.fix_shared_settings();
+    env.until("the rollback", Duration::from_secs(5), |e| {
+        e.entry() == Some(("rolled_back".into(), 10.0))
+    })
+    .await;
+    env.until("the abort removed", Duration::from_secs(5), |e| {
+        e.queued().is_empty()
+    })
+    .await;
+    assert_eq!(env.condition_status("ConfigApplied"), "True");
+    assert_eq!(env.status()["phase"], "RolledBack");
+    env.until("the applied alert", Duration::from_secs(5), |e| {
+        e.alert_texts().len() == 2
+    })
+    .await;
+    let texts = env.alert_texts();
+    assert!(texts[1].contains("rollback is now APPLIED"), "{texts:#?}");
+    controller.abort();
+}
+
+#[tokio::test]
+async fn a_removed_rollout_whose_rollback_cannot_be_pushed_is_not_applied_until_it_lands() {
+    let env = Env::new();
+    let controller = env.start();
+    env.started().await;
+    env.break_shared_settings();
+
+    std::fs::remove_file(&env.rollout).unwrap();
+    env.until("ConfigApplied=False", Duration::from_secs(5), |e| {
+        e.condition_status("ConfigApplied") == "False"
+    })
+    .await;
+    assert_not_applied(&env);
+    assert_one_not_applied_alert(&env).await;
+    assert_retries_change_nothing(&env).await;
+    assert!(!controller.is_finished());
+
+    env.fix_shared_settings();
+    stopped(&env, controller).await;
+    assert_eq!(env.entry(), Some(("rolled_back".into(), 10.0)));
+    assert_eq!(env.condition_status("ConfigApplied"), "True");
+    let message = env.message();
+    assert!(message.contains("everyone back to stable"), "{message}");
+    let texts = env.alert_texts();
+    assert!(texts[1].contains("rollback is now APPLIED"), "{texts:#?}");
+}

@@ -11,7 +11,7 @@ use crate::schedule::{AnalysisClock, RolloutKey};
 use crate::webhooks::{self, Webhooks};
 use rollout::api::CohortRollout;
 use rollout::command::Command;
-use rollout::round::{self, Io, Target};
+use rollout::round::{self, Io, Target, PUSH_RETRY_SECS};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -55,6 +55,8 @@ pub struct Driver {
     /// A round asked to run again by then (a push to retry, an alert to deliver).
     round_again_at: Option<Instant>,
     gone_since: Option<Instant>,
+    /// A removal whose rollback was not applied (or failed) is tried again by then.
+    stop_again_at: Option<Instant>,
     /// Commands whose round failed, and when to try each again.
     retry_at: HashMap<String, Instant>,
 }
@@ -86,6 +88,7 @@ impl Driver {
             first: true,
             round_again_at: None,
             gone_since: None,
+            stop_again_at: None,
             retry_at: HashMap::new(),
         })
     }
@@ -103,19 +106,28 @@ impl Driver {
         match rollout_file::look(&self.rollout_file, &self.name) {
             Seen::Rollout(rollout) => {
                 self.gone_since = None;
+                self.stop_again_at = None;
                 self.drive(*rollout, now).await;
             }
             Seen::Invalid(error) => {
                 self.gone_since = None;
+                self.stop_again_at = None;
                 self.seen = None;
                 self.invalid(&error.to_string(), now).await;
             }
             Seen::Gone(how) => {
                 let since = *self.gone_since.get_or_insert(now);
-                if now.duration_since(since) >= GONE_AFTER {
+                let due = self.stop_again_at.is_none_or(|at| now >= at);
+                if now.duration_since(since) >= GONE_AFTER && due {
                     match self.stop(&how).await {
-                        Ok(said) => return Tick::Stopped(said),
-                        Err(e) => tracing::error!(rollout = self.name, "{e}; trying again"),
+                        Ok(Some(said)) => return Tick::Stopped(said),
+                        Ok(None) => {
+                            self.stop_again_at = Some(now + Duration::from_secs(PUSH_RETRY_SECS));
+                        }
+                        Err(e) => {
+                            tracing::error!(rollout = self.name, "{e}; trying again");
+                            self.stop_again_at = Some(now + RETRY_AFTER);
+                        }
                     }
                 }
             }
@@ -169,14 +181,24 @@ impl Driver {
             }
             Err(e) => {
                 tracing::error!(rollout = self.name, "round failed: {e}");
-                // A push or an alert still waits: keep trying.
-                if self.round_again_at.is_some() {
+                // A push or an alert still waits, or a decision (an abort of an invalid spec, say)
+                // is recorded but not applied: keep trying, in seconds.
+                let not_applied = self
+                    .status
+                    .read()
+                    .ok()
+                    .and_then(|doc| doc.rollouts.get(&self.name).cloned())
+                    .is_some_and(|s| rollout::apply::was_not_applied(Some(&s)));
+                if not_applied {
+                    let retry = Duration::from_secs(rollout::round::PUSH_RETRY_SECS);
+                    self.round_again_at = Some(Instant::now() + retry);
+                } else if self.round_again_at.is_some() {
                     self.round_again_at = Some(Instant::now() + RETRY_AFTER);
                 }
             }
         }
         if let Some(command) = next {
-            self.settle(&command);
+            self.settle(&command, RETRY_AFTER);
         }
     }
 
@@ -191,6 +213,8 @@ impl Driver {
             status: &self.status,
             alerts: &alerts,
         };
+        // An abort whose rollback the document does not carry yet is tried again as a push is.
+        let mut again_after = RETRY_AFTER;
         let done = match next.as_ref().filter(|p| p.command == Command::Abort) {
             Some(abort) => {
                 let message =
@@ -201,7 +225,14 @@ impl Driver {
                     alert: "aborted by a person (the rollout file is invalid)",
                     command: Some(&abort.request),
                 };
-                stable::roll_back(&io, &self.serving(), &why).await.map(drop)
+                stable::roll_back(&io, &self.serving(), &why)
+                    .await
+                    .map(|moved| {
+                        if let Moved::NotApplied(reason) = moved {
+                            tracing::warn!(rollout = self.name, "rollback NOT APPLIED: {reason}");
+                            again_after = Duration::from_secs(PUSH_RETRY_SECS);
+                        }
+                    })
             }
             None => stable::report_invalid(&self.status, &self.name, problem)
                 .await
@@ -215,12 +246,13 @@ impl Driver {
             tracing::error!(rollout = self.name, "{e}");
         }
         if let Some(command) = next {
-            self.settle(&command);
+            self.settle(&command, again_after);
         }
     }
 
-    /// The rollout left its file: its users go to stable, then the controller stops driving it.
-    async fn stop(&mut self, how: &str) -> rollout::Result<String> {
+    /// The rollout left its file: its users go to stable, then the controller stops driving it. None
+    /// while the rollback is not applied: nothing is dropped, and it is tried again.
+    async fn stop(&mut self, how: &str) -> rollout::Result<Option<String>> {
         let message = format!("{} {how}", self.rollout_file.display());
         let alerts = self.webhooks(&self.good);
         let io = Io {
@@ -235,7 +267,17 @@ impl Driver {
             alert: &format!("its rollout file {how}"),
             command: None,
         };
-        let moved = stable::roll_back(&io, &self.serving(), &why).await?;
+        let said = match stable::roll_back(&io, &self.serving(), &why).await? {
+            Moved::NotApplied(reason) => {
+                tracing::warn!(rollout = self.name, "{message}: rollback NOT APPLIED: {reason}");
+                return Ok(None);
+            }
+            Moved::ToStable(g) => format!(
+                "{message}: everyone back to stable (its entry rolled_back in config generation {g}); stopping"
+            ),
+            Moved::AlreadyStable => format!("{message}: everyone was on stable already; stopping"),
+            Moved::NoEntry => format!("{message}: no entry of its own serves; stopping"),
+        };
         for dropped in self.queue.drop_all(&self.name)? {
             let request = dropped.request;
             tracing::warn!(
@@ -243,13 +285,7 @@ impl Driver {
                 "{request} not applied: the rollout is gone"
             );
         }
-        Ok(match moved {
-            Moved::ToStable(g) => format!(
-                "{message}: everyone back to stable (its entry rolled_back in config generation {g}); stopping"
-            ),
-            Moved::AlreadyStable => format!("{message}: everyone was on stable already; stopping"),
-            Moved::NoEntry => format!("{message}: no entry of its own serves; stopping"),
-        })
+        Ok(Some(said))
     }
 
     /// The id status records, and the command to apply now. Commands status has settled are removed
@@ -270,15 +306,16 @@ impl Driver {
         (recorded, next)
     }
 
-    /// After a round with `command`: removed once status records it, else tried again later.
-    fn settle(&mut self, command: &Pending) {
+    /// After a round with `command`: removed once status records it, else tried again after
+    /// `again_after`.
+    fn settle(&mut self, command: &Pending, again_after: Duration) {
         if self.recorded().as_deref() == Some(command.request.as_str()) {
             if let Err(e) = self.queue.settle(&self.name, Some(&command.request)) {
                 tracing::error!(rollout = self.name, "commands: {e}");
             }
             self.retry_at.remove(&command.request);
         } else {
-            let again = Instant::now() + RETRY_AFTER;
+            let again = Instant::now() + again_after;
             if self
                 .retry_at
                 .insert(command.request.clone(), again)

@@ -4,10 +4,10 @@
 
 use cohort::RolloutState;
 use rollout::api::{CohortRolloutStatus, Condition, Phase};
-use rollout::apply::CONFIG_APPLIED;
-use rollout::entry::{merge, own_entry, owner_of};
-use rollout::generation::next_generation;
+use rollout::apply::{prepare, push, record, was_not_applied, Pending};
+use rollout::entry::{own_entry, owner_of};
 use rollout::ports::{Alert, AlertKind, AlertSink, ConfigStore, StatusStore};
+use rollout::report::not_applied_text;
 use rollout::round::Io;
 use rollout::Result;
 
@@ -30,7 +30,7 @@ pub struct Rollback<'a> {
 }
 
 /// What [`roll_back`] found and did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Moved {
     /// Its entry is rolled_back in the document of this generation.
     ToStable(u64),
@@ -38,12 +38,16 @@ pub enum Moved {
     AlreadyStable,
     /// The document holds no entry of its own (never pushed, or another rollout's).
     NoEntry,
+    /// The rollback is decided (status says so, and why it is not applied) but the document does not
+    /// carry it: users are where they were. Try again in a few seconds.
+    NotApplied(String),
 }
 
-/// Sets the entry's state to rolled_back (everyone on stable), the stage as it is. Status first
-/// (phase RolledBack, the condition, the command, `ConfigApplied` pushing), then the document, then
-/// status again (`ConfigApplied` in force), then the alert. Status claims the rollback only when the
-/// rollout owns an entry.
+/// Sets the entry's state to rolled_back (everyone on stable), the stage as it is. The document is
+/// compiled first; status records the decision (phase RolledBack) before the push, then whether the
+/// document carries it (`ConfigApplied`), then the alert: "ROLLED BACK", or "NOT APPLIED" with the
+/// reason. The command is recorded (and so settled) only once the rollback is applied. A retry that
+/// fails as before writes nothing: it pushes the same generation and status is unchanged.
 pub async fn roll_back<M, C, S, A>(
     io: &Io<'_, M, C, S, A>,
     rollout: &Serving<'_>,
@@ -63,51 +67,96 @@ where
         // Never started: nothing serves and nothing to record.
         return Ok(Moved::NoEntry);
     }
-    let recorded = previous.as_ref().map_or(0, |s| s.config_generation);
-    let rolled_back = entry.and_then(|e| {
-        let mut e = e.clone();
-        e.state = RolloutState::RolledBack;
-        let mut doc = merge(&current, e)?;
-        doc.generation = next_generation(current.generation, recorded);
-        Some(doc)
-    });
     let mut status = previous.clone().unwrap_or_default();
-    let message = if entry.is_some() {
-        status.phase = Phase::RolledBack;
-        format!("{}: everyone back to stable", why.message)
-    } else {
-        format!("{}: no entry of its own serves", why.message)
+    let Some(entry) = entry else {
+        let message = format!("{}: no entry of its own serves", why.message);
+        set_condition(&mut status, PROGRESSING, "False", why.reason, &message);
+        status.last_command = why.command.map(str::to_string).or(status.last_command);
+        save_if_changed(io.status, rollout.name, &status, previous.as_ref()).await?;
+        return Ok(Moved::NoEntry);
     };
-    if let Some(doc) = &rolled_back {
-        status.config_generation = doc.generation;
-    }
-    if let Some(id) = why.command {
-        status.last_command = Some(id.to_string());
-    }
-    set_condition(&mut status, PROGRESSING, "False", why.reason, &message);
-    if let Some(doc) = &rolled_back {
-        let pushing = format!("pushing generation {}", doc.generation);
-        set_condition(&mut status, CONFIG_APPLIED, "Unknown", "Pushing", &pushing);
-    }
-    if previous.as_ref() != Some(&status) {
-        io.status.save(rollout.name, &status).await?;
-    }
-    let Some(doc) = rolled_back else {
-        return Ok(if entry.is_some() {
-            Moved::AlreadyStable
-        } else {
-            Moved::NoEntry
-        });
+    let mut entry = entry.clone();
+    entry.state = RolloutState::RolledBack;
+    // The last generation status records: a failed push does not move it, so a retry pushes the
+    // same number again.
+    let recorded = status.config_generation;
+    let was_waiting = waits_unapplied(previous.as_ref());
+    status.phase = Phase::RolledBack;
+    let pushed = match prepare(&current, &entry, recorded) {
+        Pending::InForce => Ok(None),
+        Pending::Invalid(why) => Err(why),
+        Pending::Push(doc) => {
+            if previous.as_ref().map(|p| p.phase) != Some(Phase::RolledBack) {
+                // The decision first: after a crash during the push it is not forgotten.
+                let pushing = format!("{}: rollback decided, pushing", why.message);
+                set_condition(&mut status, PROGRESSING, "False", why.reason, &pushing);
+                record(
+                    &mut status,
+                    None,
+                    format!("pushing generation {}", doc.generation),
+                );
+                io.status.save(rollout.name, &status).await?;
+            }
+            push(io.config, doc, &entry, recorded).await.map(Some)
+        }
     };
-    io.config.store(&doc).await?;
-    let in_force = format!("generation {} in force", doc.generation);
-    set_condition(&mut status, CONFIG_APPLIED, "True", "Applied", &in_force);
-    io.status.save(rollout.name, &status).await?;
-    let alert = rollback_alert(rollout, &status, why.alert);
-    if let Err(e) = io.alerts.send(&alert).await {
-        tracing::warn!(rollout = rollout.name, "alert not delivered: {e}");
+    let alert = match &pushed {
+        Ok(generation) => {
+            status.config_generation = generation.unwrap_or(recorded).max(current.generation);
+            let in_force = format!("generation {} in force", status.config_generation);
+            record(&mut status, Some(true), in_force);
+            let message = format!("{}: everyone back to stable", why.message);
+            set_condition(&mut status, PROGRESSING, "False", why.reason, &message);
+            status.last_command = why.command.map(str::to_string).or(status.last_command);
+            if was_waiting {
+                Some(format!(
+                    "sluice: {}: the rollback is now APPLIED (config generation {})",
+                    rollout.name, status.config_generation
+                ))
+            } else {
+                generation.map(|_| rolled_back_text(rollout.name, &status, why.alert))
+            }
+        }
+        Err(reason) => {
+            record(&mut status, Some(false), reason.clone());
+            let message = format!(
+                "{}: rollback decided, NOT APPLIED (see ConfigApplied); retried every few seconds",
+                why.message
+            );
+            set_condition(&mut status, PROGRESSING, "False", why.reason, &message);
+            // One alert when the rollback is decided and cannot be applied, not one per retry.
+            (!was_waiting).then(|| not_applied_text(rollout.name, &status, reason))
+        }
+    };
+    save_if_changed(io.status, rollout.name, &status, previous.as_ref()).await?;
+    if let Some(text) = alert {
+        let alert = rollback_alert(rollout, &status, text, why.alert);
+        if let Err(e) = io.alerts.send(&alert).await {
+            tracing::warn!(rollout = rollout.name, "alert not delivered: {e}");
+        }
     }
-    Ok(Moved::ToStable(doc.generation))
+    Ok(match pushed {
+        Ok(Some(generation)) => Moved::ToStable(generation),
+        Ok(None) => Moved::AlreadyStable,
+        Err(reason) => Moved::NotApplied(reason),
+    })
+}
+
+/// Whether status records a rollback that the document does not carry yet.
+fn waits_unapplied(status: Option<&CohortRolloutStatus>) -> bool {
+    status.is_some_and(|s| s.phase == Phase::RolledBack) && was_not_applied(status)
+}
+
+async fn save_if_changed<S: StatusStore>(
+    store: &S,
+    name: &str,
+    status: &CohortRolloutStatus,
+    previous: Option<&CohortRolloutStatus>,
+) -> Result<()> {
+    if previous != Some(status) {
+        store.save(name, status).await?;
+    }
+    Ok(())
 }
 
 /// Records that the rollout file is invalid (`problem`); nothing serving changes. Returns whether
@@ -119,6 +168,14 @@ pub async fn report_invalid<S: StatusStore>(
 ) -> Result<bool> {
     let previous = status_store.load(name).await?;
     let mut status = previous.clone().unwrap_or_default();
+    // Status may say so already, with what was done about it (an abort while the file is invalid):
+    // that message stands.
+    let says_so = status.conditions.iter().any(|c| {
+        c.type_ == PROGRESSING && c.reason == "InvalidSpec" && c.message.contains(problem)
+    });
+    if says_so {
+        return Ok(false);
+    }
     set_condition(&mut status, PROGRESSING, "False", "InvalidSpec", problem);
     if previous.as_ref() == Some(&status) {
         return Ok(false);
@@ -147,13 +204,22 @@ fn set_condition(
     });
 }
 
-fn rollback_alert(rollout: &Serving<'_>, status: &CohortRolloutStatus, why: &str) -> Alert {
+fn rolled_back_text(name: &str, status: &CohortRolloutStatus, why: &str) -> String {
+    format!(
+        "sluice: {name} ROLLED BACK at step {}: {why}. The canary keeps running for inspection.",
+        status.current_step
+    )
+}
+
+fn rollback_alert(
+    rollout: &Serving<'_>,
+    status: &CohortRolloutStatus,
+    text: String,
+    why: &str,
+) -> Alert {
     let stage = status.stage.clone().unwrap_or_default();
     Alert {
-        text: format!(
-            "sluice: {} ROLLED BACK at step {}: {why}. The canary keeps running for inspection.",
-            rollout.name, status.current_step
-        ),
+        text,
         kind: AlertKind::Rollback,
         rollout: rollout.name.to_string(),
         namespace: rollout.namespace.to_string(),

@@ -70,6 +70,25 @@ impl Env {
         std::fs::write(&self.ecds, ecds.to_string()).unwrap();
     }
 
+    /// Replaces the shared `cities` of the sluice config in the ECDS file, the rest as it is.
+    pub fn set_cities(&self, cities: Value) {
+        let mut config = self.config().unwrap();
+        config["cities"] = cities;
+        self.set_config(&config);
+    }
+
+    /// Shared settings the filter refuses: two cities differing only in case.
+    pub fn break_shared_settings(&self) {
+        self.set_cities(json!({
+            "faro": {"population": 64560, "region": "eu-south"},
+            "Faro": {"population": 1, "region": "eu-south"}
+        }));
+    }
+
+    pub fn fix_shared_settings(&self) {
+        self.set_cities(json!({"faro": {"population": 64560, "region": "eu-south"}}));
+    }
+
     pub fn rollout_yaml(&self, name: &str, steps: &str) -> String {
         format!(
             "apiVersion: sluice.dev/v1alpha1
@@ -168,6 +187,16 @@ spec:
         (text(&found["reason"]), text(&found["message"]))
     }
 
+    /// The value of the status condition of `type_`: "True", "False", "Unknown" or "" without one.
+    pub fn condition_status(&self, type_: &str) -> String {
+        let status = self.status();
+        let found = status["conditions"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["type"] == type_).cloned())
+            .unwrap_or(Value::Null);
+        found["status"].as_str().unwrap_or_default().to_string()
+    }
+
     /// The reason of the `Progressing` condition.
     pub fn reason(&self) -> String {
         self.condition("Progressing").0
@@ -188,6 +217,23 @@ spec:
             .filter_map(|b| b["kind"].as_str().map(str::to_owned))
             .filter(|k| k != "step")
             .collect()
+    }
+
+    /// Texts of the alerts received, in order, without the step alerts.
+    pub fn alert_texts(&self) -> Vec<String> {
+        self.webhook
+            .bodies
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|b| b["kind"] != "step")
+            .filter_map(|b| b["text"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    /// When the state file was last written.
+    pub fn state_written(&self) -> std::time::SystemTime {
+        std::fs::metadata(&self.state).unwrap().modified().unwrap()
     }
 
     /// Polls until `check` holds; panics after `timeout` naming `what` with the ECDS entry and status.
