@@ -165,3 +165,34 @@ async fn fixing_an_invalid_spec_clears_invalid_spec_from_status_at_the_next_roun
     round(&w, &good, None, false, 20).await;
     assert_eq!(reason(&w), "Waiting");
 }
+
+#[tokio::test]
+async fn a_serving_stage_with_an_invalid_spec_is_still_watched_and_rolled_back_on_a_breach() {
+    let w = World::new();
+    let good = spec(GATED);
+    round(&w, &good, None, false, 0).await;
+    assert_eq!(w.entry(), (10.0, RolloutState::Progressing));
+    // An edit that would narrow the stage in force: refused, the stage keeps serving, people are told.
+    let narrowing = spec(&GATED.replace("{percent: 10}", "{percent: 5}"));
+    assert!(world::try_round(&w, &narrowing, None, false, 30)
+        .await
+        .is_err());
+    assert!(
+        w.alert_texts().last().unwrap().contains("spec is INVALID"),
+        "{:#?}",
+        w.alert_texts()
+    );
+    // The canary breaches its SLO while the spec is still invalid: rolled back all the same.
+    w.canary_fails();
+    assert!(world::try_round(&w, &narrowing, None, true, 60)
+        .await
+        .is_err());
+    assert_eq!(w.entry(), (10.0, RolloutState::RolledBack));
+    assert_eq!(w.status.lock().unwrap()["shop"].phase, Phase::RolledBack);
+    let texts = w.alert_texts();
+    assert!(
+        texts.last().unwrap().contains("ROLLED BACK")
+            && texts.last().unwrap().contains("still watched"),
+        "{texts:#?}"
+    );
+}

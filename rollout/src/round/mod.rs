@@ -3,10 +3,9 @@
 //! alert. Everything outside is reached through the ports; whether to analyse is the caller's schedule.
 
 use crate::analysis::{self, Window};
-use crate::api::{CohortRolloutSpec, CohortRolloutStatus, Phase};
+use crate::api::Phase;
 use crate::apply::{self, Pending};
-use crate::command::Command;
-use crate::entry::{check_entry, own_entry, owned_entry, owner_in, owner_of};
+use crate::entry::{check_entry, owned_entry, owner_in, owner_of};
 use crate::error::{Error, Result};
 use crate::machine::{self, Action, CheckOutcome, State};
 use crate::outbox;
@@ -16,62 +15,12 @@ use crate::report::{
     alert, alert_kind, alert_kind_of_phase, describe, long_hold, not_applied_text,
     now_applied_alert, set_condition,
 };
-use cohort::{RolloutState, SluiceConfig};
+mod invalid;
+mod types;
 
-/// The rollout being reconciled.
-pub struct Target<'a> {
-    pub name: &'a str,
-    pub namespace: &'a str,
-    pub spec: &'a CohortRolloutSpec,
-    /// `metadata.generation`, reported back as `observedGeneration`.
-    pub generation: Option<i64>,
-}
-
-pub struct Io<'a, M, C, S, A> {
-    pub metrics: &'a M,
-    pub config: &'a C,
-    pub status: &'a S,
-    pub alerts: &'a A,
-}
-
-/// What the round asks for: a person's command (with an id, so it is applied once), and whether an
-/// analysis interval has elapsed.
-#[derive(Debug, Clone, Default)]
-pub struct Round {
-    pub command: Option<(String, Command)>,
-    pub analyse: bool,
-    /// Unix seconds.
-    pub now: u64,
-}
-
-#[derive(Debug, Clone)]
-pub struct Outcome {
-    pub action: Option<Action>,
-    pub status: CohortRolloutStatus,
-    pub status_written: bool,
-    /// The round applied a person's command (one not applied before).
-    pub command_applied: bool,
-    /// The config store carries this round's decision. When false, status says why
-    /// (`ConfigApplied=False`) and the caller retries the round every few seconds.
-    pub config_applied: bool,
-    /// Run the next round within this many seconds: a push to retry, or an alert to deliver.
-    pub retry_in_secs: Option<u64>,
-}
-
-/// How soon a push that failed is tried again (not the slow backoff of failed rounds).
-pub const PUSH_RETRY_SECS: u64 = 3;
-
-impl Outcome {
-    /// The round handled a command or moved the rollout (anything but holding where it was).
-    pub fn changed_course(&self) -> bool {
-        self.command_applied || !matches!(self.action, None | Some(Action::Hold(_)))
-    }
-}
-
-/// The rollout entry name in the sluice config.
-pub fn entry_name<'a>(t: &'a Target<'_>) -> &'a str {
-    t.spec.target.rollout.as_deref().unwrap_or(t.name)
-}
+use invalid::invalid_spec;
+use types::save_if_changed;
+pub use types::{entry_name, Io, Outcome, Round, Target, PUSH_RETRY_SECS};
 
 pub async fn reconcile<M, C, S, A>(
     io: &Io<'_, M, C, S, A>,
@@ -280,108 +229,4 @@ where
         config_applied: applied,
         retry_in_secs,
     })
-}
-
-/// Saves `status` unless it equals what was last saved.
-async fn save_if_changed<M, C, S: StatusStore, A>(
-    io: &Io<'_, M, C, S, A>,
-    name: &str,
-    status: &CohortRolloutStatus,
-    saved: &mut Option<CohortRolloutStatus>,
-) -> Result<()> {
-    if saved.as_ref() != Some(status) {
-        io.status.save(name, status).await?;
-        *saved = Some(status.clone());
-    }
-    Ok(())
-}
-
-/// An invalid spec changes nothing that is serving and says so in status; a person's abort still
-/// works, on the entry as it is.
-async fn invalid_spec<M, C, S, A>(
-    io: &Io<'_, M, C, S, A>,
-    t: &Target<'_>,
-    round: &Round,
-    previous: Option<CohortRolloutStatus>,
-    current: SluiceConfig,
-    error: Error,
-) -> Error
-where
-    C: ConfigStore,
-    S: StatusStore,
-    A: AlertSink,
-{
-    let mut status = previous.clone().unwrap_or_default();
-    set_condition(&mut status, "False", "InvalidSpec", &error.to_string());
-    status.observed_generation = t.generation;
-    status.entry_owner = Some(owner_in(
-        &current,
-        entry_name(t),
-        &owner_of(t.namespace, t.name),
-    ));
-    let abort = round
-        .command
-        .as_ref()
-        .filter(|(id, c)| *c == Command::Abort && status.last_command.as_deref() != Some(id));
-    let own = own_entry(&current, entry_name(t), &owner_of(t.namespace, t.name));
-    let rolled_back_entry = || {
-        own.map(|entry| {
-            let mut entry = entry.clone();
-            entry.state = cohort::RolloutState::RolledBack;
-            entry
-        })
-    };
-    let mut rolled_back = None;
-    if let Some((id, _)) = abort {
-        status.last_command = Some(id.clone());
-        if let Some(entry) = rolled_back_entry() {
-            status.phase = Phase::RolledBack;
-            rolled_back = Some(entry);
-        }
-    } else if status.phase == Phase::RolledBack
-        && own.is_some_and(|e| matches!(e.state, RolloutState::Progressing | RolloutState::Paused))
-    {
-        // A rollback decided before (whose push failed) is pushed again until it lands.
-        rolled_back = rolled_back_entry();
-    }
-    let mut saved = previous.clone();
-    if let Err(e) = save_if_changed(io, t.name, &status, &mut saved).await {
-        return e;
-    }
-    let Some(entry) = rolled_back else {
-        return error;
-    };
-    let recorded = status.config_generation;
-    let pushed = match apply::prepare(&current, &entry, recorded) {
-        Pending::InForce => Ok(current.generation),
-        Pending::Push(doc) => apply::push(io.config, doc, &entry, recorded).await,
-        Pending::Invalid(why) => Err(why),
-    };
-    match &pushed {
-        Ok(generation) => {
-            status.config_generation = *generation;
-            let message = format!("generation {generation} in force");
-            apply::record(&mut status, Some(true), message);
-        }
-        Err(why) => apply::record(&mut status, Some(false), why.clone()),
-    }
-    if abort.is_some() {
-        let reason = "aborted by a person (the spec is invalid)";
-        let mut alert = alert(t.name, t.namespace, &status, AlertKind::Rollback, reason);
-        if let Err(why) = &pushed {
-            alert.text = not_applied_text(t.name, &status, why);
-        }
-        outbox::queue(&mut status, alert, round.now);
-    } else if pushed.is_ok() {
-        let landed = now_applied_alert(t.name, t.namespace, &status);
-        outbox::queue(&mut status, landed, round.now);
-    }
-    if let Err(e) = save_if_changed(io, t.name, &status, &mut saved).await {
-        return e;
-    }
-    outbox::deliver(io.alerts, &mut status, round.now).await;
-    if let Err(e) = save_if_changed(io, t.name, &status, &mut saved).await {
-        return e;
-    }
-    error
 }
