@@ -264,6 +264,12 @@ pub struct CohortRolloutStatus {
     /// Alerts decided but not yet delivered to every sink (retried with backoff, also after a restart).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outbox: Vec<PendingAlert>,
+    /// The entry this rollout serves by, and the WasmPlugin (`namespace/name`) carrying it: neither may
+    /// change while a stage serves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wasm_plugin: Option<String>,
     /// The CohortRollout (`namespace/name`) owning this rollout's entry in the config: this one, or
     /// the one whose entry it may not edit.
     #[serde(default, skip_serializing_if = "Option::is_none")]

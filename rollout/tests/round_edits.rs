@@ -294,3 +294,30 @@ async fn removing_an_earlier_step_mid_rollout_is_rejected_because_the_rollout_wo
     );
     assert_eq!(percent_served(&m), (10.0, RolloutState::Progressing));
 }
+
+#[tokio::test]
+async fn moving_a_rollout_to_another_wasm_plugin_or_entry_mid_rollout_is_rejected() {
+    let m = mem();
+    at_ten_percent(&m).await;
+    let moved = spec(PLAN, "v2");
+    let mut other_plugin = moved.clone();
+    other_plugin.target.wasm_plugin.name = "sluice-eu".into();
+    let error = round(&m, &other_plugin, None, 180).await.unwrap_err();
+    assert!(
+        matches!(&error, Error::InvalidSpec { field, .. } if field == "spec.target.wasmPlugin"),
+        "{error}"
+    );
+    let mut renamed = moved.clone();
+    renamed.target.rollout = Some("shop-v2".into());
+    let error = round(&m, &renamed, None, 180).await.unwrap_err();
+    assert!(
+        matches!(&error, Error::InvalidSpec { field, .. } if field == "spec.target.rollout"),
+        "{error}"
+    );
+    assert_eq!(percent_served(&m), (10.0, RolloutState::Progressing));
+    // An abort still rolls back the entry in force, by its recorded name.
+    round(&m, &renamed, Some(Command::Abort), 190)
+        .await
+        .unwrap_err();
+    assert_eq!(percent_served(&m), (10.0, RolloutState::RolledBack));
+}

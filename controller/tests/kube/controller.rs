@@ -154,7 +154,7 @@ fn step_0_status(last_command: Option<&str>) -> Value {
             {"type": "Progressing", "status": "True", "reason": "Waiting", "message": "step 0: waiting for the next interval"},
             {"type": "ConfigApplied", "status": "True", "reason": "Applied", "message": "generation 8 in force"},
         ],
-        "entryOwner": "shop/checkout",
+        "entryOwner": "shop/checkout", "entry": "checkout", "wasmPlugin": "istio-system/sluice",
     })
 }
 

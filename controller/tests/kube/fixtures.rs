@@ -270,7 +270,7 @@ pub fn step_0_rollout() -> Value {
             {"type": "Progressing", "status": "True", "reason": "Waiting", "message": "step 0: waiting for the next interval"},
             {"type": "ConfigApplied", "status": "True", "reason": "Applied", "message": "generation 8 in force"},
         ],
-        "entryOwner": "shop/checkout",
+        "entryOwner": "shop/checkout", "entry": "checkout", "wasmPlugin": "istio-system/sluice",
     });
     let mut object = cohort_rollout("checkout", "shop.example.com", Some(status));
     object["metadata"]["finalizers"] = json!(["sluice.dev/rollback"]);

@@ -46,7 +46,10 @@ where
         .command
         .as_ref()
         .filter(|(id, c)| *c == Command::Abort && status.last_command.as_deref() != Some(id));
-    let own = own_entry(&current, entry_name(t), &owner_of(t.namespace, t.name));
+    // The entry in force, by the name recorded when it was pushed (an edit may have renamed it).
+    let recorded = status.entry.clone();
+    let name = recorded.as_deref().unwrap_or(entry_name(t));
+    let own = own_entry(&current, name, &owner_of(t.namespace, t.name));
     let rolled_back_entry = || {
         own.map(|entry| {
             let mut entry = entry.clone();

@@ -3,7 +3,7 @@
 //! alert. Everything outside is reached through the ports; whether to analyse is the caller's schedule.
 
 use crate::analysis::{self, Window};
-use crate::api::Phase;
+use crate::api::{CohortRolloutStatus, Phase};
 use crate::apply::{self, Pending};
 use crate::entry::{check_entry, owned_entry, owner_in, owner_of};
 use crate::error::{Error, Result};
@@ -20,7 +20,7 @@ mod types;
 
 use invalid::invalid_spec;
 use types::save_if_changed;
-pub use types::{entry_name, Io, Outcome, Round, Target, PUSH_RETRY_SECS};
+pub use types::{entry_name, plugin_of, Io, Outcome, Round, Target, PUSH_RETRY_SECS};
 
 pub async fn reconcile<M, C, S, A>(
     io: &Io<'_, M, C, S, A>,
@@ -52,6 +52,7 @@ where
     let checked = plan::steps(t.spec)
         .and_then(|steps| Ok((plan::policy(t.spec, &steps)?, steps)))
         .and_then(|(policy, steps)| {
+            check_same_target(t, previous.as_ref())?;
             let target = &t.spec.target;
             let owner = owner_of(t.namespace, t.name);
             check_entry(
@@ -128,6 +129,8 @@ where
     status.last_progress_time = next.last_progress;
     status.at_gate = next.at_gate;
     status.observed_generation = t.generation;
+    status.entry = Some(entry_name(t).to_string());
+    status.wasm_plugin = Some(plugin_of(t));
     status.entry_owner = Some(owner_in(
         &current,
         entry_name(t),
@@ -229,4 +232,29 @@ where
         config_applied: applied,
         retry_in_secs,
     })
+}
+
+/// While a stage serves, the rollout's entry stays where it is: a new WasmPlugin or entry name would
+/// leave the entry in force serving with nothing watching it.
+fn check_same_target(t: &Target<'_>, previous: Option<&CohortRolloutStatus>) -> Result<()> {
+    let Some(p) = previous.filter(|p| matches!(p.phase, Phase::Progressing | Phase::Paused)) else {
+        return Ok(());
+    };
+    let moved = |field: &str, was: &str, now: String| {
+        Error::invalid(
+            field,
+            now,
+            format!(
+                "the entry in force is {was:?}: moving a rollout mid-rollout would leave it serving \
+                 unwatched; revert this change, abort, then move it"
+            ),
+        )
+    };
+    if let Some(was) = p.wasm_plugin.as_deref().filter(|w| *w != plugin_of(t)) {
+        return Err(moved("spec.target.wasmPlugin", was, plugin_of(t)));
+    }
+    if let Some(was) = p.entry.as_deref().filter(|e| *e != entry_name(t)) {
+        return Err(moved("spec.target.rollout", was, entry_name(t).to_string()));
+    }
+    Ok(())
 }

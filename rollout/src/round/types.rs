@@ -57,6 +57,14 @@ impl Outcome {
     }
 }
 
+/// The WasmPlugin carrying the rollout's entry, `namespace/name` (the namespace defaults to the
+/// rollout's).
+pub fn plugin_of(t: &Target<'_>) -> String {
+    let plugin = &t.spec.target.wasm_plugin;
+    let namespace = plugin.namespace.as_deref().unwrap_or(t.namespace);
+    format!("{namespace}/{}", plugin.name)
+}
+
 /// The rollout entry name in the sluice config.
 pub fn entry_name<'a>(t: &'a Target<'_>) -> &'a str {
     t.spec.target.rollout.as_deref().unwrap_or(t.name)
