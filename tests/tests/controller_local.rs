@@ -22,15 +22,24 @@ fn a_healthy_rollout_walks_its_steps_small_cities_first_and_is_promoted() {
     let seen = setup.watch(Duration::from_secs(90), |s| s.0 == "Promoted");
     eprintln!("statuses: {seen:?}");
 
-    // Every step in order, one at a time, then promotion; one config generation per change.
-    let steps: Vec<u64> = seen
+    // Every step in order, one at a time, then promotion; one config generation per change. Status
+    // records a step before its push lands (the generation in force follows once it has), so a step
+    // may show twice in a row, first with the previous generation.
+    let mut steps: Vec<u64> = seen
         .iter()
         .filter(|s| s.0 == "Progressing")
         .map(|s| s.1)
         .collect();
+    steps.dedup();
     assert_eq!(steps, vec![0, 1, 2, 3, 4], "{seen:?}");
-    let generations: Vec<u64> = seen.iter().map(|s| s.2).collect();
+    let mut generations: Vec<u64> = seen.iter().map(|s| s.2).collect();
+    generations.dedup();
     assert!(generations.windows(2).all(|w| w[1] == w[0] + 1), "{seen:?}");
+    assert_eq!(
+        generations.len(),
+        6,
+        "one generation per step and one for the promotion: {seen:?}"
+    );
 
     // Users of small cities saw the canary first: the first canary answer per city comes in size order
     // within the first region, and the second region only after all of the first.
@@ -136,6 +145,11 @@ fn a_controller_killed_mid_rollout_resumes_at_the_same_step_without_a_double_ste
     setup.watch(Duration::from_secs(60), |s| {
         s.0 == "Progressing" && s.1 == 2
     });
+    // Killed once step 2 is in force (a kill between recording and pushing is the case the restart
+    // re-pushes; `kube` and `round_push` tests cover it).
+    setup
+        .stack
+        .eventually(Duration::from_secs(5), "step 2 applied", || setup.applied());
     controller.0.kill().unwrap();
     controller.0.wait().unwrap();
     let (_, step, generation) = setup.status().unwrap();
@@ -148,7 +162,7 @@ fn a_controller_killed_mid_rollout_resumes_at_the_same_step_without_a_double_ste
         setup.status().unwrap(),
         ("Progressing".to_string(), step, generation)
     );
-    let seen = setup.watch(Duration::from_secs(60), |s| s.1 > step);
+    let seen = setup.watch(Duration::from_secs(60), |s| s.1 > step && s.2 > generation);
     eprintln!(
         "after restart at step {step}: {seen:?} in {:?}",
         restarted.elapsed()

@@ -138,6 +138,20 @@ impl Setup {
         }
     }
 
+    /// Whether status says the config carries the last decision (`ConfigApplied=True`).
+    pub fn applied(&self) -> bool {
+        let Ok(text) = std::fs::read_to_string(&self.state) else {
+            return false;
+        };
+        let doc: Value = serde_json::from_str(&text).unwrap_or_default();
+        doc["rollouts"]["shop"]["conditions"]
+            .as_array()
+            .is_some_and(|c| {
+                c.iter()
+                    .any(|c| c["type"] == "ConfigApplied" && c["status"] == "True")
+            })
+    }
+
     pub fn logs(&self) -> String {
         let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
         format!(
