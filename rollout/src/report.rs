@@ -98,7 +98,6 @@ pub(crate) fn set_condition(
     status.conditions.push(condition);
 }
 
-/// The alert text of a decision the config store did not take.
 /// The alert of a decision that a retry finally applied.
 pub(crate) fn now_applied_alert(
     name: &str,
@@ -112,14 +111,20 @@ pub(crate) fn now_applied_alert(
         alert_kind_of_phase(status.phase),
         "now applied",
     );
-    landed.text = format!(
-        "sluice: {name}: the {} is now APPLIED (config generation {})",
-        apply::decision_words(status),
-        status.config_generation
+    landed.text = now_applied_text(
+        name,
+        &apply::decision_words(status),
+        status.config_generation,
     );
     landed
 }
 
+/// The alert text of a `decision` ("rollback", "step 2") that a retry finally applied.
+pub fn now_applied_text(name: &str, decision: &str, generation: u64) -> String {
+    format!("sluice: {name}: the {decision} is now APPLIED (config generation {generation})")
+}
+
+/// The alert text of a decision the config store did not take.
 pub fn not_applied_text(name: &str, status: &CohortRolloutStatus, why: &str) -> String {
     format!(
         "sluice: {name} {} DECIDED but NOT APPLIED: {why}. Users are where they were; the push is retried every few seconds.",

@@ -7,7 +7,7 @@ use rollout::api::{CohortRolloutStatus, Condition, Phase};
 use rollout::apply::{prepare, push, record, was_not_applied, Pending};
 use rollout::entry::{own_entry, owner_of};
 use rollout::ports::{Alert, AlertKind, AlertSink, ConfigStore, StatusStore};
-use rollout::report::not_applied_text;
+use rollout::report::{not_applied_text, now_applied_text};
 use rollout::round::Io;
 use rollout::Result;
 
@@ -109,9 +109,10 @@ where
             set_condition(&mut status, PROGRESSING, "False", why.reason, &message);
             status.last_command = why.command.map(str::to_string).or(status.last_command);
             if was_waiting {
-                Some(format!(
-                    "sluice: {}: the rollback is now APPLIED (config generation {})",
-                    rollout.name, status.config_generation
+                Some(now_applied_text(
+                    rollout.name,
+                    "rollback",
+                    status.config_generation,
                 ))
             } else {
                 generation.map(|_| rolled_back_text(rollout.name, &status, why.alert))
