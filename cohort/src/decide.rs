@@ -1,7 +1,8 @@
 //! The pure decision: which rollout a request belongs to and whether its user is in the canary.
 //! Reads only compiled lookup structures; allocates nothing.
 
-use crate::compile::{CompiledConfig, CompiledRollout};
+use crate::compile::CompiledConfig;
+use crate::compile_rollout::CompiledRollout;
 use crate::murmur3::{bucket_basis_points, bucket_unleash, user_hash};
 use crate::schema::{Bucketing, RolloutState, WhenMissing};
 use crate::select::{lowered, MAX_KEY_LEN};
@@ -41,6 +42,8 @@ pub enum Reason {
     RolledBack,
     Promoted,
     Override,
+    /// The proxies' guardrail cut the canary off.
+    GuardrailTripped,
     NoIdentity,
     RegionNotEligible,
     CityNotEligible,
@@ -67,6 +70,8 @@ pub struct RequestFacts<'a> {
     pub override_token: Option<&'a [u8]>,
     /// Per-request randomness, used only for users without an id under `when_missing: random`.
     pub random: u32,
+    /// This proxy's guardrail has cut the rollout's canary off.
+    pub guardrail_tripped: bool,
 }
 
 /// `decide(config, request facts)`: `None` when no rollout matches the request.
@@ -81,7 +86,7 @@ impl CompiledConfig {
         self.selector.select(authority, path)
     }
 
-    /// Decision order: rollout state, valid override, region, city cutoff, bucket.
+    /// Decision order: rollout state, valid override, guardrail, region, city cutoff, bucket.
     pub fn decide_for(&self, index: usize, facts: &RequestFacts<'_>) -> Decision {
         let rollout = &self.rollouts[index];
         let (cohort, reason) = self.cohort_for(rollout, facts);
@@ -104,6 +109,9 @@ impl CompiledConfig {
                     return (cohort, Reason::Override);
                 }
             }
+        }
+        if facts.guardrail_tripped {
+            return (Cohort::Stable, Reason::GuardrailTripped);
         }
         let mut buf = [0u8; MAX_KEY_LEN];
         let city = facts

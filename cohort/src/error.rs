@@ -1,9 +1,13 @@
 use std::fmt;
 
+/// The most of an offending value an error shows: enough to find it, never a whole document in a log.
+pub const MAX_SHOWN_VALUE: usize = 100;
+
 /// A rejected config: the JSON path of the offending field, its value and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct ConfigError {
     pub path: String,
+    /// The value as written (Debug-quoted), cut to about [`MAX_SHOWN_VALUE`] bytes; empty when not shown.
     pub value: String,
     pub problem: String,
 }
@@ -15,11 +19,32 @@ impl ConfigError {
         problem: impl Into<String>,
     ) -> Self {
         Self {
-            path: path.into(),
-            value: format!("{value:?}"),
+            path: cut(&path.into(), 4 * MAX_SHOWN_VALUE),
+            value: cut(&format!("{value:?}"), MAX_SHOWN_VALUE),
             problem: problem.into(),
         }
     }
+
+    /// An error about a field whose value must never be printed (a secret, or what may be one).
+    pub fn redacted(path: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self {
+            path: cut(&path.into(), 4 * MAX_SHOWN_VALUE),
+            value: String::new(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// `text` cut to at most `max` bytes on a character boundary, saying how long it was.
+pub(crate) fn cut(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... ({} bytes)", &text[..end], text.len())
 }
 
 impl fmt::Display for ConfigError {

@@ -1,15 +1,22 @@
 //! sluice's config contract and cohort decision. No proxy-wasm, no I/O: the controller writes the
 //! [`SluiceConfig`] document, the filter compiles it with [`CompiledConfig::from_json`] and calls [`decide`].
 
+pub mod checks;
 mod compile;
+mod compile_rollout;
 mod decide;
 mod error;
+pub mod guardrail;
+pub mod identity;
 pub mod murmur3;
 pub mod schema;
 mod select;
+pub mod signed;
 
-pub use compile::{parse, CompiledConfig, CompiledRollout};
+pub use compile::{parse, CompiledConfig};
+pub use compile_rollout::CompiledRollout;
 pub use decide::{cookie_value, decide, Cohort, Decision, Reason, RequestFacts};
-pub use error::{ConfigError, Result};
+pub use error::{ConfigError, Result, MAX_SHOWN_VALUE};
+pub use guardrail::{GuardrailSettings, GuardrailWindow};
 pub use schema::*;
 pub use select::MAX_KEY_LEN;

@@ -10,6 +10,9 @@ pub const DEFAULT_USER_HEADER: &str = "x-user-id";
 pub const DEFAULT_ROUTING_HEADER: &str = "x-sluice-cohort";
 pub const DEFAULT_OVERRIDE_HEADER: &str = "x-sluice-override";
 pub const DEFAULT_OVERRIDE_TOKEN_HEADER: &str = "x-sluice-override-token";
+/// Every routing and override header name starts with this, and the filter strips every inbound header
+/// that does: a renamed or retired header can never be set by a client.
+pub const SLUICE_HEADER_PREFIX: &str = "x-sluice-";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -82,6 +85,18 @@ pub enum IdentitySource {
     Header(String),
     /// A cookie by name, e.g. `{"cookie": "uid"}`.
     Cookie(String),
+    /// A cookie whose value is `<id>.<signature>`, the signature being the unpadded base64url
+    /// HMAC-SHA256 of `<id>` under the key. A bad or missing signature counts as no id.
+    SignedCookie(SignedCookie),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignedCookie {
+    pub name: String,
+    /// The HMAC key: 64 hex digits, the SHA-256 digest of the signing secret (the application signs
+    /// with the same digest). Anyone who can read the config can sign: restrict who reads it.
+    pub key_sha256: String,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,6 +154,9 @@ pub struct Rollout {
     pub state: RolloutState,
     #[serde(default = "default_routing_header")]
     pub routing_header: String,
+    /// The proxies' own cut-off of a failing canary; absent = on with the defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guardrail: Option<Guardrail>,
 }
 
 impl Rollout {
@@ -182,6 +200,66 @@ pub struct Stage {
     pub max_city_population: Option<u64>,
     /// Share of eligible users in the canary, 0..=100 in steps of 0.01.
     pub percent: f64,
+}
+
+/// The data-plane guardrail: each Envoy counts the rollout's canary and stable responses over a sliding
+/// window (shared by its worker VMs) and, when the canary fails far worse than stable, sends every user
+/// of the rollout to stable until a new config generation arrives or `hold_seconds` pass.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Guardrail {
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// The sliding window, 1..=60 seconds.
+    #[serde(default = "default_guardrail_window", deserialize_with = "integer")]
+    pub window_seconds: u64,
+    /// Canary responses needed (in the freshest part of the window holding this many) before it judges.
+    #[serde(
+        default = "default_guardrail_min_requests",
+        deserialize_with = "integer"
+    )]
+    pub min_requests: u64,
+    /// Trips when the canary's 5xx share is above this (0..1)...
+    #[serde(default = "default_guardrail_max_error_rate")]
+    pub max_error_rate: f64,
+    /// ...and above this many times stable's 5xx share over the window (>= 1).
+    #[serde(default = "default_guardrail_min_ratio")]
+    pub min_ratio_to_stable: f64,
+    /// A trip ends when the config generation changes or after this long, 1..=86400.
+    #[serde(default = "default_guardrail_hold", deserialize_with = "integer")]
+    pub hold_seconds: u64,
+}
+
+impl Default for Guardrail {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            window_seconds: default_guardrail_window(),
+            min_requests: default_guardrail_min_requests(),
+            max_error_rate: default_guardrail_max_error_rate(),
+            min_ratio_to_stable: default_guardrail_min_ratio(),
+            hold_seconds: default_guardrail_hold(),
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_guardrail_window() -> u64 {
+    10
+}
+fn default_guardrail_min_requests() -> u64 {
+    20
+}
+fn default_guardrail_max_error_rate() -> f64 {
+    0.5
+}
+fn default_guardrail_min_ratio() -> f64 {
+    5.0
+}
+fn default_guardrail_hold() -> u64 {
+    300
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

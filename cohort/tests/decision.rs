@@ -374,6 +374,7 @@ proptest! {
         override_cohort in prop::option::of(bytes_or(&[b"canary", b"Stable"])),
         override_token in prop::option::of(bytes_or(&[TOKEN])),
         random in any::<u32>(),
+        guardrail_tripped in any::<bool>(),
         cookie in bytes_or(&[b"a=1; uid=42", b"uid=\"\""]),
         cookie_name in bytes_or(&[b"uid"]),
     ) {
@@ -386,6 +387,7 @@ proptest! {
             override_cohort: override_cohort.as_deref(),
             override_token: override_token.as_deref(),
             random,
+            guardrail_tripped,
         };
         // "rest" matches every request, so there is always a decision.
         prop_assert!(decide(&MIXED, &facts).is_some());

@@ -21,8 +21,8 @@ const FULL: &str = r#"{
   },
   "identity": {"sources": [{"header": "x-account"}, {"cookie": "uid"}], "when_missing": "random"},
   "overrides": {
-    "header": "x-force",
-    "token_header": "x-force-token",
+    "header": "X-Sluice-Force",
+    "token_header": "x-sluice-force-token",
     "token_sha256": ["9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"]
   },
   "rollouts": [
@@ -33,7 +33,8 @@ const FULL: &str = r#"{
       "bucketing": "unleash",
       "stage": {"regions": ["eu-west", "us-east"], "max_city_population": 600000, "percent": 25},
       "state": "paused",
-      "routing_header": "x-checkout-cohort"
+      "routing_header": "x-sluice-checkout",
+      "guardrail": {"window_seconds": 30, "min_requests": 50, "max_error_rate": 0.2, "min_ratio_to_stable": 2, "hold_seconds": 60}
     },
     {"name": "rest", "stage": {"percent": 0.01}, "state": "progressing"}
   ]
@@ -210,16 +211,25 @@ fn bad_header_names_are_rejected() {
 }
 
 #[test]
-fn token_digest_must_be_64_hex_digits() {
+fn token_digest_must_be_64_hex_digits_and_a_bad_one_is_never_printed() {
     let good = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
     let short = &good[..63];
     let not_hex = format!("{}g", &good[..63]);
-    for bad in ["test", short, not_hex.as_str()] {
+    // A value that is not a digest may be the tester's token pasted by mistake: it must not be logged.
+    for bad in [
+        json!("correct-horse-battery"),
+        json!(short),
+        json!(not_hex),
+        json!(12345),
+    ] {
         let mut doc = minimal();
         doc["overrides"] = json!({"token_sha256": [good, bad]});
         let e = rejected(&doc);
-        assert_names(&e, "overrides.token_sha256[1]", &format!("{bad:?}"));
+        assert_eq!(e.path, "overrides.token_sha256[1]", "{e}");
         assert!(e.problem.contains("64 hex"), "{e}");
+        assert_eq!(e.value, "", "{e}");
+        let shown = bad.as_str().map_or(bad.to_string(), str::to_string);
+        assert!(!e.to_string().contains(&shown), "{e}");
     }
 }
 
@@ -304,12 +314,29 @@ fn a_document_with_every_field_parses_and_compiles() {
     assert_eq!(c.region_header(), "x-region");
     assert_eq!(
         (c.override_header(), c.override_token_header()),
-        ("x-force", "x-force-token")
+        ("x-sluice-force", "x-sluice-force-token")
     );
-    // The default routing header is always among them, first.
+    assert_eq!(c.rollouts()[0].routing_header, "x-sluice-checkout");
+    let guardrail = c.rollouts()[0].guardrail.expect("guardrail on");
     assert_eq!(
-        c.routing_headers(),
-        ["x-sluice-cohort", "x-checkout-cohort"]
+        (
+            guardrail.window_seconds,
+            guardrail.min_requests,
+            guardrail.hold_ms
+        ),
+        (30, 50, 60_000)
+    );
+    // Absent, the guardrail is on with its defaults.
+    let default = c.rollouts()[1].guardrail.expect("guardrail on by default");
+    assert_eq!(
+        (
+            default.window_seconds,
+            default.min_requests,
+            default.max_error_rate,
+            default.min_ratio_to_stable,
+            default.hold_ms
+        ),
+        (10, 20, 0.5, 5.0, 300_000)
     );
     assert!(c.override_authorized(b"test"));
     assert!(!c.override_authorized(b"tset"));
