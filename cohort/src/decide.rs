@@ -4,37 +4,9 @@
 use crate::compile::CompiledConfig;
 use crate::compile_rollout::CompiledRollout;
 use crate::murmur3::{bucket_basis_points, bucket_unleash, user_hash};
-use crate::schema::{Bucketing, RolloutState, WhenMissing};
+use crate::schema::{Bucketing, Cohort, RolloutState, WhenMissing};
 use crate::select::{lowered, MAX_KEY_LEN};
 use sha2::{Digest, Sha256};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Cohort {
-    Stable,
-    Canary,
-}
-
-impl Cohort {
-    /// The value of the routing header.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Cohort::Stable => "stable",
-            Cohort::Canary => "canary",
-        }
-    }
-
-    /// Parses an override header value (`canary` / `stable`, case-insensitive).
-    pub fn parse(value: &[u8]) -> Option<Cohort> {
-        let value = value.trim_ascii();
-        if value.eq_ignore_ascii_case(b"canary") {
-            Some(Cohort::Canary)
-        } else if value.eq_ignore_ascii_case(b"stable") {
-            Some(Cohort::Stable)
-        } else {
-            None
-        }
-    }
-}
 
 /// Why a request got its cohort, in decision order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,18 +142,4 @@ impl CompiledConfig {
                     == 0)
         })
     }
-}
-
-/// The value of cookie `name` in a `Cookie` header (`a=1; uid=42`), without allocating.
-pub fn cookie_value<'h>(header: &'h [u8], name: &[u8]) -> Option<&'h [u8]> {
-    header.split(|&b| b == b';').find_map(|pair| {
-        let pair = pair.trim_ascii();
-        let eq = pair.iter().position(|&b| b == b'=')?;
-        let (key, value) = (&pair[..eq], &pair[eq + 1..]);
-        let value = value
-            .strip_prefix(b"\"")
-            .and_then(|v| v.strip_suffix(b"\""))
-            .unwrap_or(value);
-        (key.trim_ascii() == name && !value.is_empty()).then_some(value)
-    })
 }

@@ -19,7 +19,7 @@ impl ConfigError {
         problem: impl Into<String>,
     ) -> Self {
         Self {
-            path: cut(&path.into(), 4 * MAX_SHOWN_VALUE),
+            path: cut_path(path.into()),
             value: cut(&format!("{value:?}"), MAX_SHOWN_VALUE),
             problem: problem.into(),
         }
@@ -28,11 +28,17 @@ impl ConfigError {
     /// An error about a field whose value must never be printed (a secret, or what may be one).
     pub fn redacted(path: impl Into<String>, problem: impl Into<String>) -> Self {
         Self {
-            path: cut(&path.into(), 4 * MAX_SHOWN_VALUE),
+            path: cut_path(path.into()),
             value: String::new(),
             problem: problem.into(),
         }
     }
+}
+
+/// A path may quote a key of the document (a city, an unknown field): cut like a value, with room for
+/// the field names around it, so that the key and a parser message quoting it stay near 100 bytes each.
+fn cut_path(path: String) -> String {
+    cut(&path, 2 * MAX_SHOWN_VALUE)
 }
 
 /// `text` cut to at most `max` bytes on a character boundary, saying how long it was.

@@ -2,7 +2,7 @@
 //! the rule that trips it. Pure: the filter keeps the window as bytes in proxy-wasm shared data (one
 //! window per rollout, shared by the worker VMs of an Envoy) and passes the clock in.
 
-use crate::decide::Cohort;
+use crate::schema::Cohort;
 
 /// The longest window; the encoded window is at most `HEADER + 60 * BUCKET` bytes.
 pub const MAX_WINDOW_SECONDS: u64 = 60;

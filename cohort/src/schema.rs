@@ -276,6 +276,34 @@ pub enum RolloutState {
     Promoted,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Cohort {
+    Stable,
+    Canary,
+}
+
+impl Cohort {
+    /// The value of the routing header.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cohort::Stable => "stable",
+            Cohort::Canary => "canary",
+        }
+    }
+
+    /// Parses an override header value (`canary` / `stable`, case-insensitive).
+    pub fn parse(value: &[u8]) -> Option<Cohort> {
+        let value = value.trim_ascii();
+        if value.eq_ignore_ascii_case(b"canary") {
+            Some(Cohort::Canary)
+        } else if value.eq_ignore_ascii_case(b"stable") {
+            Some(Cohort::Stable)
+        } else {
+            None
+        }
+    }
+}
+
 /// A whole number, also when written as a float: Istio hands `pluginConfig` over as protobuf JSON, where
 /// every number is a double and 1173179 may arrive as `1.173179e+06`.
 fn integer<'de, D: serde::Deserializer<'de>>(de: D) -> Result<u64, D::Error> {

@@ -152,6 +152,7 @@ fn round(statuses: &[CheckStatus]) -> (State, Action) {
         .map(|s| CheckOutcome {
             verdict: s.verdict,
             critical: false,
+            guardrail: false,
         })
         .collect();
     machine::next(State::start(0), &policy, &outcomes, None, 10)

@@ -1,8 +1,14 @@
 //! SLI checks: PromQL for the built-in SLIs and custom templates, and the verdict of each value.
 //! Values come through the `MetricsSource` port; the controller implements it over Prometheus' HTTP API.
 
-use crate::api::{BuiltinSli, CheckStatus, MetricCheck, ThresholdRange, Verdict};
+use crate::api::{
+    BuiltinSli, CheckStatus, CohortRolloutSpec, GuardrailSpec, MetricCheck, ThresholdRange, Verdict,
+};
+use crate::machine::{CheckOutcome, GUARDRAIL_TRIPPED};
 use crate::ports::MetricsSource;
+
+/// The name of the built-in check of the proxies' guardrail.
+pub const GUARDRAIL_CHECK: &str = "guardrail";
 
 /// The variables a query template may use.
 pub struct Window<'a> {
@@ -16,6 +22,40 @@ pub fn samples_query(w: &Window<'_>) -> String {
         "sum(increase(sluice_requests_total{{sluice_rollout=\"{}\",sluice_cohort=\"canary\"}}[{}]))",
         w.rollout, w.range
     )
+}
+
+/// The checks of a round: the spec's metrics, then, while the proxies' guardrail is on (the default),
+/// the built-in critical `guardrail` check.
+pub fn round_checks(spec: &CohortRolloutSpec) -> Vec<MetricCheck> {
+    let mut checks = spec.analysis.metrics.clone();
+    if GuardrailSpec::is_enabled(spec.target.guardrail.as_ref()) {
+        checks.push(guardrail_check());
+    }
+    checks
+}
+
+/// Fails when any proxy's guardrail was tripped within the window: they cut the canary off.
+pub fn guardrail_check() -> MetricCheck {
+    MetricCheck {
+        name: GUARDRAIL_CHECK.into(),
+        builtin: Some(BuiltinSli::Guardrail),
+        query: None,
+        threshold_range: ThresholdRange {
+            min: None,
+            max: Some(0.0),
+        },
+        compare_to_stable: None,
+        critical: true,
+    }
+}
+
+/// What the state machine needs of a check's status.
+pub fn outcome(check: &MetricCheck, status: &CheckStatus) -> CheckOutcome {
+    CheckOutcome {
+        verdict: status.verdict,
+        critical: check.critical,
+        guardrail: check.builtin == Some(BuiltinSli::Guardrail),
+    }
 }
 
 /// The query of a check for one cohort, variables resolved.
@@ -33,6 +73,14 @@ pub fn resolve(check: &MetricCheck, w: &Window<'_>, cohort: &str) -> String {
             "histogram_quantile(0.99, sum by (le) (rate(sluice_upstream_latency_ms_bucket{{{selector}}}[{}])))",
             w.range
         ),
+        // `max_over_time` also sees a trip that ended within the window, and the trip counter one that
+        // a new generation ended between two scrapes; `max`/`sum` over every proxy; no series at all
+        // (no proxy has reported the rollout yet) is no trip. 1 = tripped within the window.
+        (Some(BuiltinSli::Guardrail), _) => format!(
+            "clamp_max((max(max_over_time(sluice_guardrail_tripped{{sluice_rollout=\"{r}\"}}[{w}])) or vector(0)) + (sum(increase(sluice_guardrail_trips_total{{sluice_rollout=\"{r}\"}}[{w}])) or vector(0)), 1)",
+            r = w.rollout,
+            w = w.range
+        ),
         (None, Some(template)) => template
             .replace("{{rollout}}", w.rollout)
             .replace("{{cohort}}", cohort)
@@ -45,7 +93,7 @@ pub fn resolve(check: &MetricCheck, w: &Window<'_>, cohort: &str) -> String {
 fn higher_is_better(check: &MetricCheck) -> bool {
     match check.builtin {
         Some(BuiltinSli::SuccessRate) => true,
-        Some(BuiltinSli::LatencyP99) => false,
+        Some(BuiltinSli::LatencyP99 | BuiltinSli::Guardrail) => false,
         None => check
             .compare_to_stable
             .and_then(|c| c.higher_is_better)
@@ -61,6 +109,9 @@ pub fn verdict(
     samples: Option<u64>,
     min_samples: u64,
 ) -> (Verdict, String) {
+    if check.builtin == Some(BuiltinSli::Guardrail) {
+        return guardrail_verdict(value);
+    }
     let samples = samples.unwrap_or(0);
     if samples < min_samples {
         if let Some(proof) = breach_proven(check, value, samples, min_samples) {
@@ -111,6 +162,19 @@ pub fn verdict(
         }
     }
     (Verdict::Pass, format!("{value:.3} within range"))
+}
+
+/// A trip fails at once, however few requests the canary had: the proxies counted them and already
+/// sent its users to stable.
+fn guardrail_verdict(value: Option<f64>) -> (Verdict, String) {
+    match value.filter(|v| !v.is_nan()) {
+        Some(v) if v > 0.0 => (Verdict::Fail, GUARDRAIL_TRIPPED.into()),
+        Some(_) => (
+            Verdict::Pass,
+            "the proxies' guardrail has not tripped".into(),
+        ),
+        None => (Verdict::Inconclusive, "no data".into()),
+    }
 }
 
 /// Confidence that a tiny cohort's breach is real before it fails on fewer than `minSamples` requests.
@@ -197,6 +261,17 @@ pub async fn analyse<M: MetricsSource>(
             verdict,
             message,
         };
+        if check.builtin == Some(BuiltinSli::Guardrail) {
+            // The proxies judged the requests themselves: no sample count, no stable comparison.
+            out.push(match source.query(&query).await {
+                Ok(value) => {
+                    let (verdict, message) = guardrail_verdict(value);
+                    status(verdict, value, None, None, message)
+                }
+                Err(e) => status(Verdict::Error, None, None, None, e),
+            });
+            continue;
+        }
         let samples = match &samples {
             Ok(s) => s.map(|s| s.max(0.0).round() as u64),
             Err(e) => {

@@ -6,6 +6,9 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+mod guardrail;
+pub use guardrail::GuardrailSpec;
+
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[kube(
     group = "sluice.dev",
@@ -52,6 +55,12 @@ pub struct Target {
     pub bucketing: Option<BucketingSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub routing_header: Option<String>,
+    /// The proxies' own cut-off of a failing canary: each Envoy sends every user of the rollout to
+    /// stable when the canary's 5xx rate is far above stable's, without waiting for analysis; the next
+    /// analysis round fails the rollout on it (the `guardrail` check). Absent = on, with the filter's
+    /// defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guardrail: Option<GuardrailSpec>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
@@ -213,6 +222,9 @@ pub enum BuiltinSli {
     SuccessRate,
     /// p99 of the cohort's upstream latency, ms.
     LatencyP99,
+    /// The proxies' guardrail: analysis adds this check itself (never written in a spec).
+    #[serde(skip)]
+    Guardrail,
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, JsonSchema)]

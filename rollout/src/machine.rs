@@ -9,7 +9,13 @@ use crate::command::Command;
 pub struct CheckOutcome {
     pub verdict: Verdict,
     pub critical: bool,
+    /// The proxies' guardrail check: its Fail means they already cut the canary off.
+    pub guardrail: bool,
 }
+
+/// Why a rollout fails when the proxies' guardrail tripped: the reason in status and in the alert.
+pub const GUARDRAIL_TRIPPED: &str =
+    "the proxies cut the canary off: their guardrail tripped on the canary's 5xx rate";
 
 /// What the rollout is doing, as stored in status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,6 +108,15 @@ pub fn next(
         s.consecutive_errors = 0;
     }
     s.failed_checks += failed;
+    // Always a rollback, whatever `onFailure` says: the proxies have proven the canary fails users, and a
+    // pause would hand them back to it when the trip's hold ends.
+    if checks
+        .iter()
+        .any(|c| c.verdict == Verdict::Fail && c.guardrail)
+    {
+        s.phase = Phase::RolledBack;
+        return (s, Action::Rollback(GUARDRAIL_TRIPPED.into()));
+    }
     if checks
         .iter()
         .any(|c| c.verdict == Verdict::Fail && c.critical)

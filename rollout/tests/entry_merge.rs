@@ -5,7 +5,7 @@
 #[path = "support/spec_fixture.rs"]
 mod spec_fixture;
 use cohort::{
-    Bucketing, CompiledConfig, RequestMatch, Rollout, RolloutState, SluiceConfig, Stage,
+    Bucketing, CompiledConfig, Guardrail, RequestMatch, Rollout, RolloutState, SluiceConfig, Stage,
     DEFAULT_ROUTING_HEADER,
 };
 use rollout::api::{CohortRolloutSpec, Phase, Step, Target};
@@ -45,6 +45,7 @@ fn entry(name: &str, stage: Stage, state: RolloutState) -> Rollout {
         stage,
         state,
         routing_header: DEFAULT_ROUTING_HEADER.into(),
+        guardrail: None,
     }
 }
 
@@ -54,13 +55,14 @@ fn rollout_entry_maps_target_step_and_phase() {
     let minimal = json!({"wasmPlugin": {"name": "sluice"}});
     let full = json!({"wasmPlugin": {"name": "sluice", "namespace": "istio-system"}, "rollout": "ignored-here",
         "match": {"authority": "shop.example.com", "pathPrefix": "/checkout"}, "salt": "s-2024",
-        "bucketing": "unleash", "routingHeader": "x-checkout-cohort"});
+        "bucketing": "unleash", "routingHeader": "x-sluice-checkout"});
     let eu_small = step(&["eu"], Some(50_000), 5.0);
+    let eu_small_again = eu_small.clone();
     let full_entry = |state| Rollout {
         request_match: Some(RequestMatch { authority: Some("shop.example.com".into()), path_prefix: Some("/checkout".into()) }),
         salt: Some("s-2024".into()),
         bucketing: Bucketing::Unleash,
-        routing_header: "x-checkout-cohort".into(),
+        routing_header: "x-sluice-checkout".into(),
         ..entry("checkout", stage(&["eu", "us"], None, 20.0), state)
     };
     let cases: Vec<(&str, Value, Step, Phase, Rollout)> = vec![
@@ -71,6 +73,12 @@ fn rollout_entry_maps_target_step_and_phase() {
         ("explicit basisPoints", json!({"wasmPlugin": {"name": "sluice"}, "bucketing": "basisPoints"}), step(&[], None, 0.25), Phase::Progressing, entry("checkout", stage(&[], None, 0.25), RolloutState::Progressing)),
         ("match, salt, unleash, routing header", full.clone(), step(&["eu", "us"], None, 20.0), Phase::Progressing, full_entry(RolloutState::Progressing)),
         ("full target, promoted", full, step(&["eu", "us"], None, 20.0), Phase::Promoted, full_entry(RolloutState::Promoted)),
+        ("guardrail: the fields it sets, the filter's defaults for the rest", json!({"wasmPlugin": {"name": "sluice"}, "guardrail": {"windowSeconds": 30, "maxErrorRate": 0.2, "holdSeconds": 60}}), eu_small_again.clone(), Phase::Progressing,
+            Rollout { guardrail: Some(Guardrail { window_seconds: 30, max_error_rate: 0.2, hold_seconds: 60, ..Guardrail::default() }), ..entry("checkout", stage(&["eu"], Some(50_000), 5.0), RolloutState::Progressing) }),
+        ("guardrail off", json!({"wasmPlugin": {"name": "sluice"}, "guardrail": {"enabled": false}}), eu_small_again.clone(), Phase::Progressing,
+            Rollout { guardrail: Some(Guardrail { enabled: false, ..Guardrail::default() }), ..entry("checkout", stage(&["eu"], Some(50_000), 5.0), RolloutState::Progressing) }),
+        ("guardrail: {} is the defaults, written out", json!({"wasmPlugin": {"name": "sluice"}, "guardrail": {}}), eu_small_again, Phase::Progressing,
+            Rollout { guardrail: Some(Guardrail::default()), ..entry("checkout", stage(&["eu"], Some(50_000), 5.0), RolloutState::Progressing) }),
     ];
     for (name, t, s, phase, want) in cases {
         assert_eq!(rollout_entry("checkout", &target(t), &s, phase), want, "{name}");
@@ -91,7 +99,7 @@ fn shared() -> SluiceConfig {
         "overrides": {"token_sha256": ["ab".repeat(32)]},
         "rollouts": [
             {"name": "search", "salt": "s1", "bucketing": "unleash", "stage": {"percent": 50},
-             "state": "paused", "routing_header": "x-search-cohort", "match": {"authority": "search.example.com"}},
+             "state": "paused", "routing_header": "x-sluice-search", "match": {"authority": "search.example.com"}},
             {"name": "checkout", "stage": {"regions": ["eu"], "percent": 5}, "state": "progressing"}
         ]
     });
@@ -112,7 +120,7 @@ fn merge_replaces_only_its_own_entry() {
     let cases: Vec<(&str, Rollout, Vec<&str>, usize)> = vec![
         ("next step of checkout", checkout(stage(&["eu", "us"], None, 5.0), RolloutState::Progressing), vec!["search", "checkout"], 1),
         ("checkout rolled back", checkout(stage(&["eu"], None, 5.0), RolloutState::RolledBack), vec!["search", "checkout"], 1),
-        ("checkout with a new routing header", Rollout { routing_header: "x-co".into(), ..checkout(stage(&["eu"], None, 5.0), RolloutState::Progressing) }, vec!["search", "checkout"], 1),
+        ("checkout with a new routing header", Rollout { routing_header: "x-sluice-co".into(), ..checkout(stage(&["eu"], None, 5.0), RolloutState::Progressing) }, vec!["search", "checkout"], 1),
         ("checkout with an owner", Rollout { owner: Some("shop/checkout".into()), ..current.rollouts[1].clone() }, vec!["search", "checkout"], 1),
         ("search resumed", Rollout { state: RolloutState::Progressing, ..current.rollouts[0].clone() }, vec!["search", "checkout"], 0),
         ("a new rollout goes after the equally specific ones", entry("payments", stage(&[], None, 1.0), RolloutState::Progressing), vec!["search", "checkout", "payments"], 2),

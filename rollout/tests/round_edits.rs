@@ -44,11 +44,13 @@ impl AlertSink for Mem {
         Ok(())
     }
 }
-/// Every check passes.
+/// Every check passes; the proxies' guardrail never trips.
 impl MetricsSource for Mem {
     async fn query(&self, promql: &str) -> std::result::Result<Option<f64>, String> {
         Ok(Some(if promql.starts_with("100 *") {
             100.0
+        } else if promql.contains("sluice_guardrail_tripped") {
+            0.0
         } else {
             1000.0
         }))
@@ -272,7 +274,7 @@ async fn a_new_routing_header_mid_rollout_is_rejected_because_the_old_one_would_
 {
     let m = mem();
     at_ten_percent(&m).await;
-    let edited = spec_with(PLAN, "salt: v2, routingHeader: x-shop-cohort");
+    let edited = spec_with(PLAN, "salt: v2, routingHeader: x-sluice-shop");
     assert_refused(&m, &edited, "spec.target.routingHeader").await;
 }
 

@@ -34,8 +34,8 @@ async fn a_rollout_waiting_at_a_gate_is_still_analysed_and_rolled_back_on_a_brea
     assert_eq!(held.status.phase, Phase::Paused);
     assert_eq!(
         held.status.last_analysis.len(),
-        1,
-        "the gate is still watched"
+        2,
+        "the gate is still watched: the spec's check and the proxies' guardrail"
     );
     assert_eq!(w.entry(), (10.0, RolloutState::Paused));
 

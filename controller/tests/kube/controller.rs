@@ -128,16 +128,17 @@ fn failed_rounds_back_off_from_five_seconds_to_five_minutes() {
     assert_eq!(backoff.failed(&key()), Duration::from_secs(5));
 }
 
-/// Counts queries; answers a healthy canary.
+/// Counts queries; answers a healthy canary (no guardrail trip).
 #[derive(Default)]
 struct CountingPrometheus {
     queries: AtomicUsize,
 }
 
 impl MetricsSource for CountingPrometheus {
-    async fn query(&self, _promql: &str) -> Result<Option<f64>, String> {
+    async fn query(&self, promql: &str) -> Result<Option<f64>, String> {
         self.queries.fetch_add(1, Ordering::SeqCst);
-        Ok(Some(100.0))
+        let tripped = promql.contains("sluice_guardrail_tripped");
+        Ok(Some(if tripped { 0.0 } else { 100.0 }))
     }
 }
 

@@ -14,7 +14,8 @@ use rollout::round::{self, Io, Outcome, Round, Target};
 use serde_json::{json, Value};
 use std::time::Duration;
 
-/// SLIs as Prometheus would answer: 1000 canary requests, and the success rate given.
+/// SLIs as Prometheus would answer: 1000 canary requests, and the success rate given; no proxy's
+/// guardrail tripped.
 struct FakePrometheus {
     success_rate: f64,
 }
@@ -23,6 +24,9 @@ impl MetricsSource for FakePrometheus {
     async fn query(&self, promql: &str) -> Result<Option<f64>, String> {
         if promql.starts_with("100 * (1 - ") {
             return Ok(Some(self.success_rate));
+        }
+        if promql.contains("sluice_guardrail_tripped") {
+            return Ok(Some(0.0));
         }
         Ok(Some(1000.0))
     }

@@ -1,6 +1,8 @@
 //! A real Prometheus scraping a tiny in-process exporter that mimics the filter's per-cohort series
 //! (as Envoy's `/stats/prometheus` shows them), so SLI queries run against real PromQL evaluation.
-//! The test sets how fast each cohort's counters grow and may change it while Prometheus scrapes.
+//! The test sets how fast each cohort's counters grow and may change it while Prometheus scrapes,
+//! and may show the proxies' guardrail gauge, tripped or not.
+#![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -44,6 +46,9 @@ struct Cohort {
 struct State {
     cohorts: Vec<Cohort>,
     last: Instant,
+    /// `sluice_guardrail_tripped` of the rollout; None: the series is not exported.
+    guardrail_tripped: Option<f64>,
+    guardrail_trips: u64,
 }
 
 impl State {
@@ -109,6 +114,16 @@ impl State {
                 c.series.requests
             );
         }
+        if let Some(tripped) = self.guardrail_tripped {
+            let rollout = format!("sluice_rollout=\"{ROLLOUT}\"");
+            out += "# TYPE sluice_guardrail_tripped gauge\n";
+            out += &format!("sluice_guardrail_tripped{{{rollout}}} {tripped}\n");
+            out += "# TYPE sluice_guardrail_trips_total counter\n";
+            out += &format!(
+                "sluice_guardrail_trips_total{{{rollout}}} {}\n",
+                self.guardrail_trips
+            );
+        }
         out
     }
 }
@@ -139,6 +154,8 @@ impl Exporter {
                 },
             ],
             last: Instant::now(),
+            guardrail_tripped: None,
+            guardrail_trips: 0,
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let (st, sp) = (state.clone(), stop.clone());
@@ -170,6 +187,16 @@ impl Exporter {
             .find(|c| c.name == cohort)
             .expect("cohort");
         c.traffic = traffic;
+    }
+
+    /// Exports `sluice_guardrail_tripped` as 1 (the proxies cut the canary off) or 0, with the trip
+    /// counter, from the next scrape on.
+    pub fn set_guardrail_tripped(&self, tripped: bool) {
+        let mut s = self.state.lock().unwrap();
+        if tripped && s.guardrail_tripped != Some(1.0) {
+            s.guardrail_trips += 1;
+        }
+        s.guardrail_tripped = Some(if tripped { 1.0 } else { 0.0 });
     }
 }
 

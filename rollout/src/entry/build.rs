@@ -1,8 +1,9 @@
 //! This rollout's entry for a step and a phase, and who owns it.
 
-use crate::api::{BucketingSpec, Phase, Step, Target};
+use crate::api::{BucketingSpec, GuardrailSpec, Phase, Step, Target};
 use cohort::{
-    Bucketing, RequestMatch, Rollout, RolloutState, SluiceConfig, Stage, DEFAULT_ROUTING_HEADER,
+    Bucketing, Guardrail, RequestMatch, Rollout, RolloutState, SluiceConfig, Stage,
+    DEFAULT_ROUTING_HEADER,
 };
 
 /// The owner recorded in an entry: the CohortRollout's `namespace/name` (local mode: `local/name`
@@ -62,6 +63,23 @@ pub fn rollout_entry(name: &str, target: &Target, step: &Step, phase: Phase) -> 
             .routing_header
             .clone()
             .unwrap_or_else(|| DEFAULT_ROUTING_HEADER.to_string()),
+        // No guardrail in the spec: none in the entry either, so the filter's defaults apply.
+        guardrail: target.guardrail.as_ref().map(guardrail),
+    }
+}
+
+/// The entry's guardrail: each field the spec leaves out takes the filter's default.
+fn guardrail(spec: &GuardrailSpec) -> Guardrail {
+    let default = Guardrail::default();
+    Guardrail {
+        enabled: spec.enabled.unwrap_or(default.enabled),
+        window_seconds: spec.window_seconds.unwrap_or(default.window_seconds),
+        min_requests: spec.min_requests.unwrap_or(default.min_requests),
+        max_error_rate: spec.max_error_rate.unwrap_or(default.max_error_rate),
+        min_ratio_to_stable: spec
+            .min_ratio_to_stable
+            .unwrap_or(default.min_ratio_to_stable),
+        hold_seconds: spec.hold_seconds.unwrap_or(default.hold_seconds),
     }
 }
 

@@ -160,10 +160,11 @@ async fn watch_stage<M: MetricsSource, C, S, A>(
         rollout: entry_name(t),
         range: &range,
     };
-    let checks = analysis::analyse(io.metrics, &a.metrics, &window, a.min_samples).await;
+    let metrics = analysis::round_checks(t.spec);
+    let checks = analysis::analyse(io.metrics, &metrics, &window, a.min_samples).await;
     let failed: Vec<(&CheckStatus, bool)> = checks
         .iter()
-        .zip(&a.metrics)
+        .zip(&metrics)
         .filter(|(c, _)| c.verdict == Verdict::Fail)
         .map(|(c, m)| (c, m.critical))
         .collect();

@@ -93,20 +93,13 @@ where
             rollout: entry_name(t),
             range: &range,
         };
-        let checks = analysis::analyse(
-            io.metrics,
-            &t.spec.analysis.metrics,
-            &window,
-            t.spec.analysis.min_samples,
-        )
-        .await;
+        let metrics = analysis::round_checks(t.spec);
+        let checks =
+            analysis::analyse(io.metrics, &metrics, &window, t.spec.analysis.min_samples).await;
         let outcomes: Vec<CheckOutcome> = checks
             .iter()
-            .zip(&t.spec.analysis.metrics)
-            .map(|(c, m)| CheckOutcome {
-                verdict: c.verdict,
-                critical: m.critical,
-            })
+            .zip(&metrics)
+            .map(|(c, m)| analysis::outcome(m, c))
             .collect();
         let (s, a) = machine::next(state, &policy, &outcomes, None, round.now);
         (next, action) = (s, Some(a));

@@ -55,7 +55,11 @@ pub fn progressing(step: usize) -> State {
 }
 
 pub const fn outcome(verdict: Verdict, critical: bool) -> CheckOutcome {
-    CheckOutcome { verdict, critical }
+    CheckOutcome {
+        verdict,
+        critical,
+        guardrail: false,
+    }
 }
 pub const PASS: CheckOutcome = outcome(Verdict::Pass, false);
 pub const FAIL: CheckOutcome = outcome(Verdict::Fail, false);
@@ -63,6 +67,15 @@ pub const INC: CheckOutcome = outcome(Verdict::Inconclusive, false);
 pub const ERR: CheckOutcome = outcome(Verdict::Error, false);
 pub const CRITICAL_FAIL: CheckOutcome = outcome(Verdict::Fail, true);
 pub const CRITICAL_PASS: CheckOutcome = outcome(Verdict::Pass, true);
+/// The built-in `guardrail` check: the proxies cut the canary off, or did not.
+pub const GUARDRAIL_TRIPPED: CheckOutcome = CheckOutcome {
+    guardrail: true,
+    ..CRITICAL_FAIL
+};
+pub const GUARDRAIL_OK: CheckOutcome = CheckOutcome {
+    guardrail: true,
+    ..CRITICAL_PASS
+};
 
 /// The expected action; messages are matched by a substring a person would read.
 #[derive(Debug)]

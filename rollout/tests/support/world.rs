@@ -12,7 +12,7 @@ use rollout::{Error, Result};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-/// Config, status and alerts in memory; SLIs from `success_rate` and `samples`.
+/// Config, status and alerts in memory; SLIs from `success_rate`, `samples` and `guardrail_tripped`.
 pub struct World {
     pub config: Mutex<SluiceConfig>,
     pub status: Mutex<HashMap<String, CohortRolloutStatus>>,
@@ -20,6 +20,9 @@ pub struct World {
     pub queries: Mutex<Vec<String>>,
     pub success_rate: Mutex<f64>,
     pub samples: Mutex<f64>,
+    /// `sluice_guardrail_tripped` of the busiest proxy over the window: 1 once the proxies cut the
+    /// canary off.
+    pub guardrail_tripped: Mutex<f64>,
     /// The next stores fail with this error (each failure used once).
     pub store_failures: Mutex<Vec<Error>>,
     /// Before the next store, another writer replaces the document with this one (a lost race: 409).
@@ -43,6 +46,7 @@ impl World {
             queries: Mutex::new(vec![]),
             success_rate: Mutex::new(100.0),
             samples: Mutex::new(1000.0),
+            guardrail_tripped: Mutex::new(0.0),
             store_failures: Mutex::new(vec![]),
             concurrent_write: Mutex::new(None),
             stores: Mutex::new(0),
@@ -134,6 +138,8 @@ impl MetricsSource for World {
         self.queries.lock().unwrap().push(promql.to_string());
         Ok(Some(if promql.starts_with("100 *") {
             *self.success_rate.lock().unwrap()
+        } else if promql.contains("sluice_guardrail_tripped") {
+            *self.guardrail_tripped.lock().unwrap()
         } else {
             *self.samples.lock().unwrap()
         }))
