@@ -34,6 +34,12 @@ fn config_applied(setup: &Setup) -> Option<Value> {
 #[test]
 fn a_rollback_blocked_by_invalid_settings_is_reported_and_lands_seconds_after_the_fix() {
     let setup = Setup::start();
+    // The proxies' guardrail would cut the failing canary off by itself (tests/tests/local_guardrail.rs);
+    // off here, so that what users see shows whether the controller's rollback landed.
+    let rollout = std::fs::read_to_string(&setup.rollout).unwrap();
+    let without_guardrail = rollout.replace("salt: shop-v2}", "salt: shop-v2, guardrail: {enabled: false}}");
+    assert_ne!(rollout, without_guardrail);
+    std::fs::write(&setup.rollout, without_guardrail).unwrap();
     let load = Load::start(setup.stack.listener, CITIES, 20);
     let _controller = setup.controller("controller.log");
     setup.watch(Duration::from_secs(60), |s| {
