@@ -19,6 +19,10 @@ echo "== controller benchmark: 1,000 CohortRollouts"
 cargo run --release --locked -q -p sluice-bench --bin rollouts-bench
 
 echo
+echo "== config compile cost: each list doubled up to its limit (linear = ratio ~2)"
+cargo run --release --locked -q -p sluice-bench --bin compile-bench
+
+echo
 echo "== Envoy load benchmark"
 command -v wrk >/dev/null || (export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq && apt-get install -y -qq wrk >/dev/null)

@@ -160,6 +160,7 @@ fn rollout(i: usize, rng: &mut SplitMix64) -> Rollout {
         } else {
             DEFAULT_ROUTING_HEADER.to_string()
         },
+        guardrail: None,
     }
 }
 
@@ -187,6 +188,7 @@ impl OwnedFacts {
             override_cohort: self.override_cohort.as_deref(),
             override_token: self.override_token.as_deref(),
             random: self.random,
+            guardrail_tripped: false,
         }
     }
 }

@@ -135,6 +135,7 @@ impl GuardrailWindow {
 
     /// Counts one response of `cohort` and judges the window. A window of an older generation, or
     /// whose trip has outlived the hold, starts over first: the evidence belongs to what was in force.
+    /// A response decided under an older generation than the window's is not counted.
     pub fn record(
         &mut self,
         generation: u64,
@@ -144,6 +145,11 @@ impl GuardrailWindow {
         settings: &GuardrailSettings,
     ) -> Recorded {
         let mut out = Recorded::default();
+        // A worker still on an older config (an update reaches the VMs one by one) leaves the newer
+        // generation's window alone rather than starting it over.
+        if generation < self.generation {
+            return out;
+        }
         let hold_over = self.tripped_at_ms != 0
             && now_ms >= self.tripped_at_ms.saturating_add(settings.hold_ms);
         if self.generation != generation || hold_over {

@@ -211,29 +211,6 @@ fn bad_header_names_are_rejected() {
 }
 
 #[test]
-fn token_digest_must_be_64_hex_digits_and_a_bad_one_is_never_printed() {
-    let good = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
-    let short = &good[..63];
-    let not_hex = format!("{}g", &good[..63]);
-    // A value that is not a digest may be the tester's token pasted by mistake: it must not be logged.
-    for bad in [
-        json!("correct-horse-battery"),
-        json!(short),
-        json!(not_hex),
-        json!(12345),
-    ] {
-        let mut doc = minimal();
-        doc["overrides"] = json!({"token_sha256": [good, bad]});
-        let e = rejected(&doc);
-        assert_eq!(e.path, "overrides.token_sha256[1]", "{e}");
-        assert!(e.problem.contains("64 hex"), "{e}");
-        assert_eq!(e.value, "", "{e}");
-        let shown = bad.as_str().map_or(bad.to_string(), str::to_string);
-        assert!(!e.to_string().contains(&shown), "{e}");
-    }
-}
-
-#[test]
 fn city_keys_differing_only_by_case_are_duplicates() {
     let mut doc = minimal();
     doc["cities"] = json!({
@@ -265,15 +242,6 @@ fn authority_must_be_a_host() {
             &format!("{authority:?}"),
         );
     }
-}
-
-#[test]
-fn empty_identity_sources_are_rejected() {
-    let mut doc = minimal();
-    doc["identity"] = json!({"sources": []});
-    let e = rejected(&doc);
-    assert_eq!(e.path, "identity.sources", "{e}");
-    assert!(e.problem.contains("at least one"), "{e}");
 }
 
 #[test]

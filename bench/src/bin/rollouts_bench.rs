@@ -69,6 +69,9 @@ impl MetricsSource for HealthyMetrics {
             100.0
         } else if promql.contains("histogram_quantile") {
             12.0
+        } else if promql.contains("sluice_guardrail_tripped") {
+            // No proxy has cut a canary off: every round takes the healthy path.
+            0.0
         } else {
             1000.0
         }))
