@@ -48,4 +48,7 @@ class Handler(BaseHTTPRequestHandler):
 
 
 ThreadingHTTPServer.daemon_threads = True
+# Python's default listen backlog is 5: a burst of new connections from Envoy would overflow it, the
+# dropped SYNs time out (Envoy's connect_timeout) and users see 503s no version sent.
+ThreadingHTTPServer.request_queue_size = 1024
 ThreadingHTTPServer(("127.0.0.1", PORT), Handler).serve_forever()

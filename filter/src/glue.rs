@@ -2,16 +2,27 @@
 //! proxy-wasm contexts in `lib.rs` only adapt the SDK to it.
 
 use cohort::{
-    cookie_value, Cohort, CompiledConfig, Decision, IdentitySource, Reason, RequestFacts,
-    DEFAULT_OVERRIDE_HEADER, DEFAULT_OVERRIDE_TOKEN_HEADER, DEFAULT_ROUTING_HEADER,
+    Cohort, CompiledConfig, Decision, Reason, RequestFacts, RolloutState, SLUICE_HEADER_PREFIX,
 };
 
 /// What the glue needs from the proxy: the request headers (names lowercase, values as bytes), read in
-/// one host call because each call crosses the VM boundary, and header edits.
+/// one host call because each call crosses the VM boundary, header edits, and the guardrail's state.
 pub trait RequestHost {
     fn headers(&self) -> Vec<(String, Vec<u8>)>;
     fn set_header(&mut self, name: &str, value: &str);
     fn remove_header(&mut self, name: &str);
+    /// Whether this proxy's guardrail has cut off the canary of rollout `rollout` (an index into
+    /// `CompiledConfig::rollouts()`); asked only for a rollout with a guardrail that it could change.
+    fn guardrail_tripped(&self, rollout: usize) -> bool;
+}
+
+/// What one request's headers led to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RequestOutcome {
+    /// `None` when no config is in force or no rollout matches.
+    pub decision: Option<Decision>,
+    /// An override with a valid value came without a token, or with one that is not authorized.
+    pub override_rejected: bool,
 }
 
 /// The first value of a header.
@@ -22,77 +33,88 @@ fn find<'h>(headers: &'h [(String, Vec<u8>)], name: &str) -> Option<&'h [u8]> {
         .map(|(_, v)| v.as_slice())
 }
 
-/// Handles request headers: strips what a client must not choose, decides, sets the routing header.
-/// Without a config (none valid yet) it only strips the default headers, so everyone goes to stable.
+fn is_sluice_header(name: &str) -> bool {
+    name.get(..SLUICE_HEADER_PREFIX.len())
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case(SLUICE_HEADER_PREFIX))
+}
+
+/// Handles request headers: strips every `x-sluice-*` header (a client never chooses its cohort, and a
+/// renamed or retired header is stripped too), decides, and sets the routing header. The override
+/// header alone survives, and only when it decided. Without a config everyone goes to stable.
 pub fn on_request<H: RequestHost>(
     config: Option<&CompiledConfig>,
     host: &mut H,
     random: u32,
-) -> Option<Decision> {
+) -> RequestOutcome {
     let headers = host.headers();
-    let remove_if_present = |host: &mut H, name: &str| {
-        if find(&headers, name).is_some() {
+    let override_header = config.map(CompiledConfig::override_header);
+    let mut removed: Vec<&str> = Vec::new();
+    for (name, _) in &headers {
+        if is_sluice_header(name)
+            && Some(name.as_str()) != override_header
+            && !removed.contains(&name.as_str())
+        {
             host.remove_header(name);
+            removed.push(name);
         }
-    };
-    let Some(config) = config else {
-        for name in [
-            DEFAULT_ROUTING_HEADER,
-            DEFAULT_OVERRIDE_HEADER,
-            DEFAULT_OVERRIDE_TOKEN_HEADER,
-        ] {
-            remove_if_present(host, name);
-        }
-        return None;
-    };
-    // Headers a client must not choose: routing headers always, the token (a secret) always, the
-    // override unless it decides below.
-    for name in config.routing_headers() {
-        remove_if_present(host, name);
     }
-    remove_if_present(host, config.override_token_header());
+    let Some(config) = config else {
+        return RequestOutcome::default();
+    };
+    let override_cohort = find(&headers, config.override_header());
+    let override_token = find(&headers, config.override_token_header());
     let authority = find(&headers, ":authority").unwrap_or_default();
     let path = find(&headers, ":path").unwrap_or_default();
-    let Some(index) = config.select_rollout(authority, path) else {
-        remove_if_present(host, config.override_header());
-        return None;
-    };
-    let cookies = find(&headers, "cookie");
-    let facts = RequestFacts {
-        authority,
-        path,
-        user_id: user_id(config, &headers, cookies),
-        region: find(&headers, config.region_header()),
-        city: find(&headers, config.city_header()),
-        override_cohort: find(&headers, config.override_header()),
-        override_token: find(&headers, config.override_token_header()),
-        random,
-    };
-    let decision = config.decide_for(index, &facts);
-    if decision.reason != Reason::Override {
+    let decision = config.select_rollout(authority, path).map(|index| {
+        let rollout = &config.rollouts()[index];
+        // Only a progressing or paused rollout's routing can be changed by its guardrail.
+        let guardrail_tripped = rollout.guardrail.is_some()
+            && matches!(
+                rollout.state,
+                RolloutState::Progressing | RolloutState::Paused
+            )
+            && host.guardrail_tripped(index);
+        let facts = RequestFacts {
+            authority,
+            path,
+            user_id: config.user_id(&headers),
+            region: find(&headers, config.region_header()),
+            city: find(&headers, config.city_header()),
+            override_cohort,
+            override_token,
+            random,
+            guardrail_tripped,
+        };
+        config.decide_for(index, &facts)
+    });
+    let overridden = decision.is_some_and(|d| d.reason == Reason::Override);
+    if override_cohort.is_some() && !overridden {
         // An override that did not decide (no token, bad token, bad value, rolled back) is dropped.
-        remove_if_present(host, config.override_header());
+        host.remove_header(config.override_header());
     }
-    let rollout = &config.rollouts()[decision.rollout];
-    host.set_header(&rollout.routing_header, decision.cohort.as_str());
-    Some(decision)
+    // Hashed again only here: an override with a valid value that did not decide.
+    let override_rejected = !overridden
+        && override_cohort.and_then(Cohort::parse).is_some()
+        && !override_token.is_some_and(|token| config.override_authorized(token));
+    if let Some(d) = decision {
+        host.set_header(
+            &config.rollouts()[d.rollout].routing_header,
+            d.cohort.as_str(),
+        );
+    }
+    RequestOutcome {
+        decision,
+        override_rejected,
+    }
 }
 
-/// The first present, non-empty identity source.
-fn user_id<'h>(
-    config: &CompiledConfig,
-    headers: &'h [(String, Vec<u8>)],
-    cookies: Option<&'h [u8]>,
-) -> Option<&'h [u8]> {
-    config
-        .identity_sources()
-        .iter()
-        .find_map(|source| match source {
-            IdentitySource::Header(name) => {
-                find(headers, name).filter(|v| !v.trim_ascii().is_empty())
-            }
-            IdentitySource::Cookie(name) => cookie_value(cookies?, name.as_bytes()),
-        })
+/// Whether a response counts in the rollout's guardrail window: not an override (testers are not
+/// users), and only where the guardrail could change routing (not rolled back or promoted).
+pub fn counts_for_guardrail(decision: &Decision) -> bool {
+    !matches!(
+        decision.reason,
+        Reason::Override | Reason::RolledBack | Reason::Promoted
+    )
 }
 
 /// True for a 5xx `:status`; a missing or garbled status counts as a server error.

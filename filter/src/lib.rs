@@ -1,26 +1,43 @@
-//! sluice proxy-wasm HTTP filter (ABI 0.2.1). Compiles the config once per `on_configure`, shares it
-//! with every HTTP context of the worker, and delegates each request to `glue::on_request`.
+//! sluice proxy-wasm HTTP filter (ABI 0.2.1). Compiles the config once per `on_configure` (refusing one
+//! older than the generation in force), shares it with every HTTP context of the worker, delegates each
+//! request to `glue::on_request`, and counts each response in its rollout's guardrail window
+//! (`guardrail`, kept in shared data by `shared_window`).
 
 pub mod glue;
+pub mod guardrail;
 mod metrics;
+pub mod shared_window;
 
 use cohort::{CompiledConfig, Decision};
+use guardrail::Guardrails;
 use metrics::{CohortMetrics, ConfigMetrics};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
+use shared_window::{admit_generation, generation_key, Admission, HostSharedData};
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// A compiled config and the metric ids defined for its rollouts.
+/// A compiled config, the metric ids defined for its rollouts, and their guardrails.
 struct Active {
     config: CompiledConfig,
     metrics: Vec<[Option<CohortMetrics>; 2]>,
+    guardrails: Guardrails,
 }
 
 thread_local! {
     static CONFIG_METRICS: Cell<Option<ConfigMetrics>> = const { Cell::new(None) };
     static REQUEST_COUNTER: Cell<u32> = const { Cell::new(0) };
+    /// The newest generation this VM configured: responses of an older config still draining here
+    /// stay out of the guardrail windows, which belong to the generation in force.
+    static NEWEST_GENERATION: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Unix milliseconds, the guardrail's clock.
+fn unix_ms(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 proxy_wasm::main! {{
@@ -37,35 +54,69 @@ struct SluiceRoot {
 
 impl Context for SluiceRoot {}
 
+impl SluiceRoot {
+    /// The plugin's name (Istio: `<namespace>.<WasmPlugin>`), which scopes its shared data.
+    fn plugin_name(&self) -> String {
+        self.get_property(vec!["plugin_name"])
+            .and_then(|name| String::from_utf8(name).ok())
+            .filter(|name| !name.is_empty())
+            .unwrap_or_else(|| "sluice".to_string())
+    }
+}
+
 impl RootContext for SluiceRoot {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
         let config_metrics = CONFIG_METRICS.get().or_else(metrics::define_config_metrics);
         CONFIG_METRICS.set(config_metrics);
+        let reject = || {
+            if let Some(m) = config_metrics {
+                metrics::increment(m.rejected);
+            }
+            // Returning false makes Envoy reject the update (ECDS NACK, `update_rejected` stat): the
+            // previous filter config, with its root context, keeps serving. Proven in tests/.
+            false
+        };
         let bytes = self.get_plugin_configuration().unwrap_or_default();
-        match CompiledConfig::from_json(&bytes) {
-            Ok(config) => {
-                let metrics = metrics::define_rollout_metrics(&config);
-                log::info!(
-                    "sluice: config generation {} applied ({} rollouts)",
-                    config.generation(),
-                    config.rollouts().len()
-                );
-                if let Some(m) = config_metrics {
-                    let _ = proxy_wasm::hostcalls::record_metric(m.generation, config.generation());
-                }
-                self.active = Some(Rc::new(Active { config, metrics }));
-                true
-            }
+        let config = match CompiledConfig::from_json(&bytes) {
+            Ok(config) => config,
             Err(error) => {
-                if let Some(m) = config_metrics {
-                    metrics::increment(m.rejected);
-                }
-                // Returning false makes Envoy reject the update (ECDS NACK, `update_rejected` stat): the
-                // previous filter config, with its root context, keeps serving. Proven in tests/.
+                // The error cuts and redacts values itself; the document is never logged.
                 log::error!("sluice: {error}; update rejected, the previous config keeps serving");
-                false
+                return reject();
             }
+        };
+        let plugin = self.plugin_name();
+        let generation = config.generation();
+        let now_ms = unix_ms(self.get_current_time());
+        let admission = admit_generation(
+            &HostSharedData,
+            &generation_key(&plugin),
+            generation,
+            now_ms,
+        );
+        if let Admission::Stale { in_force } = admission {
+            log::error!(
+                "sluice: config generation {generation} is older than generation {in_force} in \
+                 force; update rejected, the previous config keeps serving"
+            );
+            return reject();
         }
+        let guardrails = Guardrails::configure(&config, &plugin, now_ms);
+        let metrics = metrics::define_rollout_metrics(&config);
+        log::info!(
+            "sluice: config generation {generation} applied ({} rollouts)",
+            config.rollouts().len()
+        );
+        if let Some(m) = config_metrics {
+            metrics::record(m.generation, generation);
+        }
+        NEWEST_GENERATION.set(NEWEST_GENERATION.get().max(generation));
+        self.active = Some(Rc::new(Active {
+            config,
+            metrics,
+            guardrails,
+        }));
+        true
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
@@ -103,6 +154,12 @@ impl glue::RequestHost for SluiceHttp {
         self.headers_changed = true;
         self.set_http_request_header(name, None);
     }
+    fn guardrail_tripped(&self, rollout: usize) -> bool {
+        let now = self.started.unwrap_or_else(|| self.get_current_time());
+        self.active
+            .as_ref()
+            .is_some_and(|a| a.guardrails.tripped(rollout, unix_ms(now)))
+    }
 }
 
 impl SluiceHttp {
@@ -131,9 +188,18 @@ impl HttpContext for SluiceHttp {
             Some(cohort::WhenMissing::Random) => self.random(),
             _ => 0,
         };
-        self.decision = glue::on_request(config, self, random);
-        if let Some(d) = self.decision {
+        if config.is_some() {
+            // Read once: the guardrail's clock and the start of the upstream latency.
             self.started = Some(self.get_current_time());
+        }
+        let outcome = glue::on_request(config, self, random);
+        if outcome.override_rejected {
+            if let Some(m) = CONFIG_METRICS.get() {
+                metrics::increment(m.override_rejected);
+            }
+        }
+        self.decision = outcome.decision;
+        if let Some(d) = self.decision {
             log::debug!(
                 "sluice: rollout {} -> {:?} ({:?})",
                 d.rollout,
@@ -149,27 +215,40 @@ impl HttpContext for SluiceHttp {
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        let (Some(active), Some(decision)) = (&self.active, self.decision.take()) else {
+        let (Some(active), Some(decision)) = (self.active.clone(), self.decision.take()) else {
             return Action::Continue;
         };
-        let Some(Some(m)) = active
+        let server_error =
+            glue::is_server_error(self.get_http_response_header_bytes(":status").as_deref());
+        let now = self.get_current_time();
+        if let Some(Some(m)) = active
             .metrics
             .get(decision.rollout)
             .map(|pair| pair[glue::cohort_index(decision.cohort)])
-        else {
-            return Action::Continue;
-        };
-        metrics::increment(m.requests);
-        if glue::is_server_error(self.get_http_response_header_bytes(":status").as_deref()) {
-            metrics::increment(m.server_errors);
+        {
+            metrics::increment(m.requests);
+            if server_error {
+                metrics::increment(m.server_errors);
+            }
+            if let Some(started) = self.started {
+                let elapsed = now
+                    .duration_since(started)
+                    .map(|d| d.as_millis() as u64)
+                    .unwrap_or(0);
+                metrics::record(m.upstream_latency_ms, elapsed);
+            }
         }
-        if let Some(started) = self.started {
-            let elapsed = self
-                .get_current_time()
-                .duration_since(started)
-                .map(|d| d.as_millis() as u64)
-                .unwrap_or(0);
-            metrics::record(m.upstream_latency_ms, elapsed);
+        if glue::counts_for_guardrail(&decision)
+            && active.config.generation() >= NEWEST_GENERATION.get()
+        {
+            let response = shared_window::Response {
+                at_ms: unix_ms(now),
+                cohort: decision.cohort,
+                server_error,
+            };
+            active
+                .guardrails
+                .on_response(&active.config, decision.rollout, response);
         }
         Action::Continue
     }

@@ -5,6 +5,8 @@
 use cohort::{Cohort, CompiledConfig};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;
+use std::cell::RefCell;
+use std::collections::HashSet;
 
 #[derive(Debug, Clone, Copy)]
 pub struct CohortMetrics {
@@ -17,6 +19,19 @@ pub struct CohortMetrics {
 pub struct ConfigMetrics {
     pub generation: u32,
     pub rejected: u32,
+    pub override_rejected: u32,
+}
+
+/// A rollout's guardrail state: the `tripped` gauge (1 while its canary is cut off) and the count of trips.
+#[derive(Debug, Clone, Copy)]
+pub struct GuardrailMetrics {
+    pub tripped: u32,
+    pub trips: u32,
+}
+
+thread_local! {
+    /// The tripped gauges this VM defined, by rollout name, so a rollout gone from the config is zeroed.
+    static GUARDRAIL_GAUGES: RefCell<Vec<(String, u32)>> = const { RefCell::new(Vec::new()) };
 }
 
 pub fn metric_name(base: &str, rollout: &str, cohort: Cohort) -> String {
@@ -24,6 +39,10 @@ pub fn metric_name(base: &str, rollout: &str, cohort: Cohort) -> String {
         "{base}.sluice_rollout=.={rollout};.;sluice_cohort=.={};.;",
         cohort.as_str()
     )
+}
+
+pub fn rollout_metric_name(base: &str, rollout: &str) -> String {
+    format!("{base}.sluice_rollout=.={rollout};.;")
 }
 
 fn define(kind: MetricType, name: &str) -> Option<u32> {
@@ -62,10 +81,51 @@ pub fn define_rollout_metrics(config: &CompiledConfig) -> Vec<[Option<CohortMetr
         .collect()
 }
 
+/// Guardrail metric ids per rollout, every rollout (so each exports 0 until it trips).
+pub fn define_guardrail_metrics(config: &CompiledConfig) -> Vec<Option<GuardrailMetrics>> {
+    config
+        .rollouts()
+        .iter()
+        .map(|rollout| {
+            Some(GuardrailMetrics {
+                tripped: define(
+                    MetricType::Gauge,
+                    &rollout_metric_name("sluice_guardrail_tripped", &rollout.name),
+                )?,
+                trips: define(
+                    MetricType::Counter,
+                    &rollout_metric_name("sluice_guardrail_trips_total", &rollout.name),
+                )?,
+            })
+        })
+        .collect()
+}
+
+/// Zeroes the tripped gauge of each rollout this VM defined one for and `config` no longer has (its
+/// guardrail cannot clear it any more), and remembers `config`'s gauges.
+pub fn retire_guardrail_gauges(config: &CompiledConfig, metrics: &[Option<GuardrailMetrics>]) {
+    let current: Vec<(String, u32)> = config
+        .rollouts()
+        .iter()
+        .zip(metrics)
+        .filter_map(|(rollout, m)| Some((rollout.name.clone(), m.as_ref()?.tripped)))
+        .collect();
+    let names: HashSet<&str> = config.rollouts().iter().map(|r| r.name.as_str()).collect();
+    GUARDRAIL_GAUGES.with_borrow_mut(|defined| {
+        for (name, id) in defined.iter() {
+            if !names.contains(name.as_str()) {
+                record(*id, 0);
+            }
+        }
+        *defined = current;
+    });
+}
+
 pub fn define_config_metrics() -> Option<ConfigMetrics> {
     Some(ConfigMetrics {
         generation: define(MetricType::Gauge, "sluice_config_generation")?,
         rejected: define(MetricType::Counter, "sluice_config_rejected_total")?,
+        override_rejected: define(MetricType::Counter, "sluice_override_rejected_total")?,
     })
 }
 

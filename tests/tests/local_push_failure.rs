@@ -37,7 +37,10 @@ fn a_rollback_blocked_by_invalid_settings_is_reported_and_lands_seconds_after_th
     // The proxies' guardrail would cut the failing canary off by itself (tests/tests/local_guardrail.rs);
     // off here, so that what users see shows whether the controller's rollback landed.
     let rollout = std::fs::read_to_string(&setup.rollout).unwrap();
-    let without_guardrail = rollout.replace("salt: shop-v2}", "salt: shop-v2, guardrail: {enabled: false}}");
+    let without_guardrail = rollout.replace(
+        "salt: shop-v2}",
+        "salt: shop-v2, guardrail: {enabled: false}}",
+    );
     assert_ne!(rollout, without_guardrail);
     std::fs::write(&setup.rollout, without_guardrail).unwrap();
     let load = Load::start(setup.stack.listener, CITIES, 20);

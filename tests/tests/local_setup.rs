@@ -89,14 +89,20 @@ fn no_shipped_example_or_doc_carries_the_digest_of_a_guessable_token() {
     let known: Vec<(String, &str)> = GUESSABLE.iter().map(|w| (sha256_hex(w), *w)).collect();
     let mut found = Vec::new();
     for file in &files {
-        let Ok(text) = fs::read_to_string(file) else { continue };
+        let Ok(text) = fs::read_to_string(file) else {
+            continue;
+        };
         for digest in digests_in(&text) {
             if let Some((_, word)) = known.iter().find(|(d, _)| *d == digest) {
                 found.push(format!("{}: the SHA-256 of {word:?}", file.display()));
             }
         }
     }
-    assert!(found.is_empty(), "guessable token digests ship:\n{}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "guessable token digests ship:\n{}",
+        found.join("\n")
+    );
 }
 
 /// `make run` (and the compose file) hand testers a token generated on first use, printed, kept in
@@ -114,7 +120,11 @@ fn the_local_example_generates_and_prints_its_own_override_token() {
             .arg(dir.join("override-token"))
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let printed = String::from_utf8(out.stdout).unwrap();
         let token = fs::read_to_string(dir.join("override-token")).unwrap();
         let ecds: serde_json::Value =
@@ -135,7 +145,10 @@ fn the_local_example_generates_and_prints_its_own_override_token() {
         .collect();
     let (printed, token, config) = generate(&dirs[0]);
     assert!(token.len() >= 24, "a short token: {token:?}");
-    assert!(printed.contains(&token), "the token is not printed: {printed}");
+    assert!(
+        printed.contains(&token),
+        "the token is not printed: {printed}"
+    );
     let compiled = cohort::CompiledConfig::from_json(config.as_bytes()).unwrap();
     assert!(compiled.override_authorized(token.as_bytes()));
     assert!(!compiled.override_authorized(b"test"));

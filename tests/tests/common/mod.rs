@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod http;
+pub mod load;
 pub mod local;
 pub mod prometheus;
 pub mod traffic;
@@ -105,6 +106,11 @@ pub struct Stack {
 impl Stack {
     /// Starts the upstreams and an Envoy whose sluice filter gets `config` (a sluice JSON document).
     pub fn start(config: &Value) -> Stack {
+        Stack::start_with("envoy.yaml", config)
+    }
+
+    /// Like [`Stack::start`], with another Envoy config of `envoy-configs/` (same ports and ECDS path).
+    pub fn start_with(template: &str, config: &Value) -> Stack {
         static SEQ: AtomicU32 = AtomicU32::new(0);
         let root = repo_root();
         let envoy_bin = required(root.join(".venv/bin/envoy"), "run `make deps`");
@@ -134,7 +140,7 @@ impl Stack {
 
         let ecds_path = dir.join("ecds/sluice.json");
         write_ecds(&ecds_path, &wasm_path, &config.to_string());
-        let template = fs::read_to_string(root.join("envoy-configs/envoy.yaml")).unwrap();
+        let template = fs::read_to_string(root.join("envoy-configs").join(template)).unwrap();
         let rendered = template
             .replace("port_value: 9901", &format!("port_value: {admin}"))
             .replace("port_value: 10000", &format!("port_value: {listener}"))
