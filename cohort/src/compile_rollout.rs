@@ -17,6 +17,9 @@ pub struct CompiledRollout {
     pub state: RolloutState,
     /// `None` when the guardrail is off.
     pub guardrail: Option<GuardrailSettings>,
+    /// A digest of the entry as written: it changes exactly when the controller (or a person) changes
+    /// this rollout, which is what ends a guardrail trip.
+    pub fingerprint: u64,
     pub(crate) salt: Box<[u8]>,
     pub(crate) bucketing: Bucketing,
     /// Basis points (0..=10000) or, in Unleash mode, whole percent (0..=100).
@@ -111,12 +114,21 @@ fn compile_rollout(
         routing_header,
         state: r.state,
         guardrail: guardrail(path, &r.guardrail.unwrap_or_default())?,
+        fingerprint: fingerprint(r),
         salt: r.salt().as_bytes().into(),
         bucketing: r.bucketing,
         threshold,
         regions: regions(path, &r.stage.regions)?,
         max_city_population: r.stage.max_city_population,
     })
+}
+
+fn fingerprint(r: &Rollout) -> u64 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(serde_json::to_vec(r).unwrap_or_default());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_le_bytes(first)
 }
 
 /// Lowercased, each once: a set makes the duplicate check linear.

@@ -6,7 +6,27 @@ use crate::schema::Cohort;
 
 /// The longest window; the encoded window is at most `HEADER + 60 * BUCKET` bytes.
 pub const MAX_WINDOW_SECONDS: u64 = 60;
-const HEADER: usize = 8 + 8 + 4;
+const HEADER: usize = 8 + 8 + 8 + 4;
+
+/// What a window's evidence belongs to: the rollout's entry as configured (a fingerprint of it) and
+/// the config generation that carried it. A trip ends when the entry changes (the controller acted on
+/// this rollout), not when another rollout's change bumps the generation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Epoch {
+    pub generation: u64,
+    /// `CompiledRollout::fingerprint`.
+    pub entry: u64,
+}
+
+/// A generation alone: for callers with one unchanging entry (tests, benchmarks).
+impl From<u64> for Epoch {
+    fn from(generation: u64) -> Self {
+        Self {
+            generation,
+            entry: 0,
+        }
+    }
+}
 const BUCKET: usize = 8 + 4 * 4;
 
 /// A rollout's guardrail settings, validated.
@@ -53,7 +73,7 @@ impl Trip {
 pub struct Recorded {
     /// This response tripped the guardrail.
     pub tripped: Option<Trip>,
-    /// A trip ended before this response was counted (new generation, or the hold passed).
+    /// A trip ended before this response was counted (the entry changed, or the hold passed).
     pub cleared: bool,
 }
 
@@ -61,31 +81,39 @@ pub struct Recorded {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GuardrailWindow {
     generation: u64,
+    entry: u64,
     /// Unix milliseconds of the trip; 0 = not tripped.
     tripped_at_ms: u64,
     buckets: Vec<Bucket>,
 }
 
 impl GuardrailWindow {
-    /// A fresh window for `settings` under config `generation`.
-    pub fn new(generation: u64, settings: &GuardrailSettings) -> Self {
+    /// A fresh window for `settings` in `epoch`.
+    pub fn new(epoch: impl Into<Epoch>, settings: &GuardrailSettings) -> Self {
+        let epoch = epoch.into();
         Self {
-            generation,
+            generation: epoch.generation,
+            entry: epoch.entry,
             tripped_at_ms: 0,
             buckets: vec![Bucket::default(); settings.window_seconds as usize],
         }
     }
 
     /// Reads an encoded window; anything unreadable or of another window size starts fresh.
-    pub fn decode(bytes: Option<&[u8]>, generation: u64, settings: &GuardrailSettings) -> Self {
-        let mut window = Self::new(generation, settings);
+    pub fn decode(
+        bytes: Option<&[u8]>,
+        epoch: impl Into<Epoch>,
+        settings: &GuardrailSettings,
+    ) -> Self {
+        let mut window = Self::new(epoch, settings);
         let Some(bytes) = bytes else { return window };
         let size = settings.window_seconds as usize;
-        if bytes.len() != HEADER + size * BUCKET || read_u32(bytes, 16) as usize != size {
+        if bytes.len() != HEADER + size * BUCKET || read_u32(bytes, 24) as usize != size {
             return window;
         }
         window.generation = read_u64(bytes, 0);
-        window.tripped_at_ms = read_u64(bytes, 8);
+        window.entry = read_u64(bytes, 8);
+        window.tripped_at_ms = read_u64(bytes, 16);
         for (i, bucket) in window.buckets.iter_mut().enumerate() {
             let at = HEADER + i * BUCKET;
             *bucket = Bucket {
@@ -102,6 +130,7 @@ impl GuardrailWindow {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(HEADER + self.buckets.len() * BUCKET);
         out.extend_from_slice(&self.generation.to_le_bytes());
+        out.extend_from_slice(&self.entry.to_le_bytes());
         out.extend_from_slice(&self.tripped_at_ms.to_le_bytes());
         out.extend_from_slice(&(self.buckets.len() as u32).to_le_bytes());
         for b in &self.buckets {
@@ -113,13 +142,18 @@ impl GuardrailWindow {
         out
     }
 
-    /// Whether an encoded window is tripped for `generation` at `now_ms`; reads only the header, so a
-    /// request pays for a few bytes, not the window.
-    pub fn is_tripped(bytes: Option<&[u8]>, generation: u64, now_ms: u64, hold_ms: u64) -> bool {
+    /// Whether an encoded window is tripped for the entry of `epoch` at `now_ms`; reads only the
+    /// header, so a request pays for a few bytes, not the window.
+    pub fn is_tripped(
+        bytes: Option<&[u8]>,
+        epoch: impl Into<Epoch>,
+        now_ms: u64,
+        hold_ms: u64,
+    ) -> bool {
         match bytes {
             Some(b) if b.len() >= HEADER => {
-                let tripped_at = read_u64(b, 8);
-                read_u64(b, 0) == generation
+                let tripped_at = read_u64(b, 16);
+                read_u64(b, 8) == epoch.into().entry
                     && tripped_at != 0
                     && now_ms < tripped_at.saturating_add(hold_ms)
             }
@@ -127,38 +161,47 @@ impl GuardrailWindow {
         }
     }
 
-    pub fn tripped(&self, generation: u64, now_ms: u64, settings: &GuardrailSettings) -> bool {
-        self.generation == generation
+    pub fn tripped(
+        &self,
+        epoch: impl Into<Epoch>,
+        now_ms: u64,
+        settings: &GuardrailSettings,
+    ) -> bool {
+        self.entry == epoch.into().entry
             && self.tripped_at_ms != 0
             && now_ms < self.tripped_at_ms.saturating_add(settings.hold_ms)
     }
 
-    /// Counts one response of `cohort` and judges the window. A window of an older generation, or
-    /// whose trip has outlived the hold, starts over first: the evidence belongs to what was in force.
-    /// A response decided under an older generation than the window's is not counted.
+    /// Counts one response of `cohort` and judges the window. A window whose entry changed, or whose
+    /// trip has outlived the hold, starts over first: the evidence belongs to what was in force. A
+    /// response decided under an older generation than the window's (a worker not yet updated), or
+    /// older than what its second's slot already holds (a late batch), is not counted.
     pub fn record(
         &mut self,
-        generation: u64,
+        epoch: impl Into<Epoch>,
         now_ms: u64,
         cohort: Cohort,
         server_error: bool,
         settings: &GuardrailSettings,
     ) -> Recorded {
+        let epoch = epoch.into();
         let mut out = Recorded::default();
-        // A worker still on an older config (an update reaches the VMs one by one) leaves the newer
-        // generation's window alone rather than starting it over.
-        if generation < self.generation {
+        if epoch.generation < self.generation {
             return out;
         }
         let hold_over = self.tripped_at_ms != 0
             && now_ms >= self.tripped_at_ms.saturating_add(settings.hold_ms);
-        if self.generation != generation || hold_over {
+        if self.entry != epoch.entry || hold_over {
             out.cleared = self.tripped_at_ms != 0;
-            *self = Self::new(generation, settings);
+            *self = Self::new(epoch, settings);
         }
+        self.generation = epoch.generation;
         let second = now_ms / 1000;
         let size = self.buckets.len() as u64;
         let bucket = &mut self.buckets[(second % size) as usize];
+        if bucket.second > second {
+            return out;
+        }
         if bucket.second != second {
             *bucket = Bucket {
                 second,

@@ -17,7 +17,7 @@ pub use compile::{parse, CompiledConfig};
 pub use compile_rollout::CompiledRollout;
 pub use decide::{decide, Decision, Reason, RequestFacts};
 pub use error::{ConfigError, Result, MAX_SHOWN_VALUE};
-pub use guardrail::{GuardrailSettings, GuardrailWindow};
+pub use guardrail::{Epoch, GuardrailSettings, GuardrailWindow};
 pub use identity::cookie_value;
 pub use schema::*;
 pub use select::MAX_KEY_LEN;

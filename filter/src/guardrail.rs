@@ -6,28 +6,32 @@ use crate::shared_window::{
     record, window_key, window_tripped, HostSharedData, Pending, Response, Seen,
 };
 use cohort::guardrail::Trip;
-use cohort::{CompiledConfig, GuardrailSettings};
+use cohort::{CompiledConfig, Epoch, GuardrailSettings};
 use std::cell::{Cell, RefCell};
 
 /// One rollout's guardrail in this VM: where its window lives, and what this VM has not written yet
 /// or last read (the HTTP contexts of a VM share it, one at a time).
 struct Watch {
     key: String,
+    /// The config generation and this rollout's entry fingerprint: a trip ends when the entry changes.
+    epoch: Epoch,
     settings: GuardrailSettings,
+    /// What this VM last put on the gauge.
+    shown: Cell<bool>,
     pending: RefCell<Pending>,
     seen: Cell<Option<Seen>>,
 }
 
 /// The guardrails of one compiled config, in its rollout order.
 pub struct Guardrails {
-    generation: u64,
     watches: Vec<Option<Watch>>,
     metrics: Vec<Option<GuardrailMetrics>>,
 }
 
 impl Guardrails {
     /// Defines every rollout's guardrail metrics and sets its gauge from the shared window: a trip
-    /// survives a re-push of the same generation, a new generation ends it.
+    /// survives a new generation that leaves its rollout's entry as it was, and ends when the entry
+    /// changes (the controller acted on the rollout).
     pub fn configure(config: &CompiledConfig, plugin: &str, now_ms: u64) -> Self {
         let metrics = metrics::define_guardrail_metrics(config);
         metrics::retire_guardrail_gauges(config, &metrics);
@@ -37,17 +41,18 @@ impl Guardrails {
             .map(|rollout| {
                 Some(Watch {
                     key: window_key(plugin, &rollout.name),
+                    epoch: Epoch {
+                        generation: config.generation(),
+                        entry: rollout.fingerprint,
+                    },
                     settings: rollout.guardrail?,
+                    shown: Cell::new(false),
                     pending: RefCell::default(),
                     seen: Cell::new(None),
                 })
             })
             .collect();
-        let guardrails = Self {
-            generation: config.generation(),
-            watches,
-            metrics,
-        };
+        let guardrails = Self { watches, metrics };
         for index in 0..config.rollouts().len() {
             let tripped = guardrails.tripped(index, now_ms);
             guardrails.set_gauge(index, tripped);
@@ -63,13 +68,7 @@ impl Guardrails {
         if let Some(tripped) = w.seen.get().and_then(|seen| seen.fresh(now_ms)) {
             return tripped;
         }
-        let tripped = window_tripped(
-            &HostSharedData,
-            &w.key,
-            self.generation,
-            now_ms,
-            w.settings.hold_ms,
-        );
+        let tripped = window_tripped(&HostSharedData, &w.key, w.epoch, now_ms, w.settings.hold_ms);
         w.seen.set(Some(Seen {
             at_ms: now_ms,
             tripped,
@@ -77,25 +76,45 @@ impl Guardrails {
         tripped
     }
 
-    /// Counts one response of rollout `index`, writing its window once a batch is due; a trip that
-    /// write carried is counted, shown on the gauge and logged, and a trip it ended clears the gauge.
+    /// Counts one response of rollout `index`, writing its window once a batch is due.
     pub fn on_response(&self, config: &CompiledConfig, index: usize, response: Response) {
         let Some(w) = self.watch(index) else { return };
-        let Some(batch) = w.pending.borrow_mut().add(response) else {
-            return;
-        };
-        let Some(recorded) = record(
-            &HostSharedData,
-            &w.key,
-            self.generation,
-            &batch,
-            &w.settings,
-        ) else {
+        let batch = w.pending.borrow_mut().add(response);
+        if let Some(batch) = batch {
+            self.write(config, index, w, batch, response.at_ms);
+        }
+    }
+
+    /// On the root context's tick: writes batches a quiet worker still holds, and takes a gauge
+    /// showing a trip back to 0 once the trip is over (its hold passed) although no response came.
+    pub fn on_tick(&self, config: &CompiledConfig, now_ms: u64) {
+        for (index, w) in self.watches.iter().enumerate() {
+            let Some(w) = w else { continue };
+            let batch = w.pending.borrow_mut().due(now_ms);
+            if let Some(batch) = batch {
+                self.write(config, index, w, batch, now_ms);
+            }
+            if w.shown.get() && !self.tripped(index, now_ms) {
+                self.set_gauge(index, false);
+            }
+        }
+    }
+
+    /// Writes a batch; a trip that write carried is counted, shown on the gauge and logged, and a
+    /// trip it ended clears the gauge.
+    fn write(
+        &self,
+        config: &CompiledConfig,
+        index: usize,
+        w: &Watch,
+        batch: Vec<Response>,
+        now_ms: u64,
+    ) {
+        let Some(recorded) = record(&HostSharedData, &w.key, w.epoch, &batch, &w.settings) else {
             log::debug!("sluice: guardrail write lost to other workers; kept for the next one");
             w.pending.borrow_mut().put_back(batch);
             return;
         };
-        let now_ms = response.at_ms;
         if recorded.cleared {
             self.set_gauge(index, false);
             w.seen.set(Some(Seen {
@@ -120,11 +139,19 @@ impl Guardrails {
         }
     }
 
+    /// True when no rollout has a guardrail.
+    pub fn is_empty(&self) -> bool {
+        self.watches.iter().all(Option::is_none)
+    }
+
     fn watch(&self, index: usize) -> Option<&Watch> {
         self.watches.get(index)?.as_ref()
     }
 
     fn set_gauge(&self, index: usize, tripped: bool) {
+        if let Some(w) = self.watch(index) {
+            w.shown.set(tripped);
+        }
         if let Some(m) = self.metrics.get(index).copied().flatten() {
             metrics::record(m.tripped, u64::from(tripped));
         }
@@ -136,7 +163,7 @@ pub fn trip_message(rollout: &str, trip: &Trip, settings: &GuardrailSettings) ->
     format!(
         "sluice: guardrail tripped for rollout {rollout}: canary {}/{} responses 5xx ({:.1}%) over \
          the last {}s vs stable {}/{} ({:.1}%) over the {}s window; every user of {rollout} goes to \
-         stable for {}s or until a new config generation",
+         stable for {}s or until its entry changes",
         trip.canary_5xx,
         trip.canary,
         100.0 * trip.canary_rate(),

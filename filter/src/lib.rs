@@ -33,6 +33,9 @@ thread_local! {
     static NEWEST_GENERATION: Cell<u64> = const { Cell::new(0) };
 }
 
+/// How often a worker writes the guardrail counts it still holds and refreshes its gauges.
+const TICK: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Unix milliseconds, the guardrail's clock.
 fn unix_ms(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH)
@@ -111,12 +114,22 @@ impl RootContext for SluiceRoot {
             metrics::record(m.generation, generation);
         }
         NEWEST_GENERATION.set(NEWEST_GENERATION.get().max(generation));
+        if !guardrails.is_empty() {
+            self.set_tick_period(TICK);
+        }
         self.active = Some(Rc::new(Active {
             config,
             metrics,
             guardrails,
         }));
         true
+    }
+
+    fn on_tick(&mut self) {
+        if let Some(active) = &self.active {
+            let now_ms = unix_ms(self.get_current_time());
+            active.guardrails.on_tick(&active.config, now_ms);
+        }
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {

@@ -3,7 +3,7 @@
 //! another's; the logic runs over the small [`SharedData`] trait, tested natively against a map.
 
 use cohort::guardrail::Recorded;
-use cohort::{Cohort, GuardrailSettings, GuardrailWindow};
+use cohort::{Cohort, Epoch, GuardrailSettings, GuardrailWindow};
 
 /// Attempts at a compare-and-swap write before one response's count is dropped: under contention a
 /// lost count is cheaper than a worker spinning on the lock the other workers need.
@@ -43,12 +43,12 @@ pub fn generation_key(plugin: &str) -> String {
 pub fn window_tripped(
     store: &impl SharedData,
     key: &str,
-    generation: u64,
+    epoch: impl Into<Epoch>,
     now_ms: u64,
     hold_ms: u64,
 ) -> bool {
     let (bytes, _) = store.get(key);
-    GuardrailWindow::is_tripped(bytes.as_deref(), generation, now_ms, hold_ms)
+    GuardrailWindow::is_tripped(bytes.as_deref(), epoch, now_ms, hold_ms)
 }
 
 /// How long a VM goes by what it last read of a window's trip before reading it again: a request
@@ -83,16 +83,17 @@ pub struct Response {
 pub fn record(
     store: &impl SharedData,
     key: &str,
-    generation: u64,
+    epoch: impl Into<Epoch>,
     responses: &[Response],
     settings: &GuardrailSettings,
 ) -> Option<Recorded> {
+    let epoch = epoch.into();
     for _ in 0..CAS_ATTEMPTS {
         let (bytes, cas) = store.get(key);
-        let mut window = GuardrailWindow::decode(bytes.as_deref(), generation, settings);
+        let mut window = GuardrailWindow::decode(bytes.as_deref(), epoch, settings);
         let mut recorded = Recorded::default();
         for r in responses {
-            let one = window.record(generation, r.at_ms, r.cohort, r.server_error, settings);
+            let one = window.record(epoch, r.at_ms, r.cohort, r.server_error, settings);
             recorded.cleared |= one.cleared;
             recorded.tripped = recorded.tripped.or(one.tripped);
         }
@@ -125,6 +126,13 @@ impl Pending {
         let due = self.responses.len() >= BATCH_RESPONSES
             || response.at_ms.saturating_sub(oldest) >= BATCH_MS;
         due.then(|| std::mem::take(&mut self.responses))
+    }
+
+    /// The batch to write when its oldest response is [`BATCH_MS`] old at `now_ms`: a quiet worker's
+    /// counts still reach the window (and its trip) on the next tick rather than the next response.
+    pub fn due(&mut self, now_ms: u64) -> Option<Vec<Response>> {
+        let oldest = self.responses.first()?.at_ms;
+        (now_ms.saturating_sub(oldest) >= BATCH_MS).then(|| std::mem::take(&mut self.responses))
     }
 
     /// Keeps a batch whose write was lost for the next one, unless too much has piled up.

@@ -2,7 +2,7 @@
 //! The shared-data side of the guardrail and of stale-config refusal, against an in-memory store that
 //! behaves like proxy-wasm shared data (a CAS token per key) and can lose races on demand.
 
-use cohort::{Cohort, GuardrailSettings};
+use cohort::{Cohort, Epoch, GuardrailSettings};
 use sluice_filter::guardrail::trip_message;
 use sluice_filter::shared_window::{
     admit_generation, record, window_key, window_tripped, Admission, Pending, Response, Seen,
@@ -53,6 +53,11 @@ const SETTINGS: GuardrailSettings = GuardrailSettings {
     hold_ms: 300_000,
 };
 const NOW: u64 = 1_700_000_000_000;
+/// Shop's entry under generation 7.
+const SHOP: Epoch = Epoch {
+    generation: 7,
+    entry: 1,
+};
 
 fn response(at_ms: u64, cohort: Cohort, server_error: bool) -> Response {
     Response {
@@ -63,7 +68,7 @@ fn response(at_ms: u64, cohort: Cohort, server_error: bool) -> Response {
 }
 
 #[test]
-fn failing_canary_responses_trip_once_and_only_for_the_generation_in_force() {
+fn failing_canary_responses_trip_once_and_only_for_the_entry_in_force() {
     let store = Store::default();
     let key = window_key("sluice", "shop");
     let mut trips = Vec::new();
@@ -73,17 +78,27 @@ fn failing_canary_responses_trip_once_and_only_for_the_generation_in_force() {
             response(now, Cohort::Stable, false),
             response(now, Cohort::Canary, true),
         ];
-        let recorded = record(&store, &key, 7, &pair, &SETTINGS).unwrap();
+        let recorded = record(&store, &key, SHOP, &pair, &SETTINGS).unwrap();
         trips.extend(recorded.tripped);
     }
     assert_eq!(trips.len(), 1);
     let tripped =
-        |key: &str, generation, now| window_tripped(&store, key, generation, now, SETTINGS.hold_ms);
-    assert!(tripped(&key, 7, NOW + 1000));
-    // A new generation, or the hold passing, ends it; another rollout's window is its own.
-    assert!(!tripped(&key, 8, NOW + 1000));
-    assert!(!tripped(&key, 7, NOW + 400_000));
-    assert!(!tripped(&window_key("sluice", "cart"), 7, NOW));
+        |key: &str, epoch: Epoch, now| window_tripped(&store, key, epoch, now, SETTINGS.hold_ms);
+    assert!(tripped(&key, SHOP, NOW + 1000));
+    // A new generation that leaves shop's entry alone keeps it; a changed entry, or the hold
+    // passing, ends it; another rollout's window is its own.
+    let next_generation = Epoch {
+        generation: 8,
+        ..SHOP
+    };
+    let changed_entry = Epoch {
+        generation: 8,
+        entry: 2,
+    };
+    assert!(tripped(&key, next_generation, NOW + 1000));
+    assert!(!tripped(&key, changed_entry, NOW + 1000));
+    assert!(!tripped(&key, SHOP, NOW + 400_000));
+    assert!(!tripped(&window_key("sluice", "cart"), SHOP, NOW));
     let message = trip_message("shop", &trips[0], &SETTINGS);
     for part in [
         "rollout shop",
@@ -94,7 +109,16 @@ fn failing_canary_responses_trip_once_and_only_for_the_generation_in_force() {
         assert!(message.contains(part), "{part:?} missing from {message}");
     }
     let next = [response(NOW + 2000, Cohort::Canary, false)];
-    assert!(record(&store, &key, 8, &next, &SETTINGS).unwrap().cleared);
+    assert!(
+        !record(&store, &key, next_generation, &next, &SETTINGS)
+            .unwrap()
+            .cleared
+    );
+    assert!(
+        record(&store, &key, changed_entry, &next, &SETTINGS)
+            .unwrap()
+            .cleared
+    );
 }
 
 #[test]
@@ -219,4 +243,17 @@ fn a_worker_catching_up_with_an_update_admitted_moments_ago_is_admitted() {
         admit_generation(&store, key, 4, NOW + 10),
         Admission::Stale { in_force: 6 }
     );
+}
+
+/// A quiet worker's counts reach the window on the root context's tick, not only with its next
+/// response: a canary failing a trickle of requests still trips.
+#[test]
+fn a_batch_is_due_on_a_tick_once_its_oldest_response_is_old_enough() {
+    let mut pending = Pending::default();
+    assert_eq!(pending.due(NOW), None);
+    assert_eq!(pending.add(response(NOW, Cohort::Canary, true)), None);
+    assert_eq!(pending.due(NOW + BATCH_MS - 1), None);
+    let batch = pending.due(NOW + BATCH_MS).expect("due after BATCH_MS");
+    assert_eq!(batch.len(), 1);
+    assert!(pending.is_empty());
 }

@@ -17,8 +17,9 @@ const TRIPPED: &str = "sluice_guardrail_tripped{sluice_rollout=\"shop\"}";
 const TRIPS: &str = "sluice_guardrail_trips_total{sluice_rollout=\"shop\"}";
 const THREADS: usize = 16;
 
-/// Half the users in the canary; the guardrail at its defaults (10 s window, 20 requests, hold 300 s).
-fn config(generation: u64, rollout: &str) -> Value {
+/// `percent` of the users in the canary of `rollout` (every path), beside a `search` rollout (under
+/// `/search`, at `search_percent`); the guardrail at its defaults (10 s, 20 requests, hold 300 s).
+fn config(generation: u64, rollout: &str, percent: f64, search_percent: f64) -> Value {
     let digest: String = Sha256::digest(TOKEN)
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -26,7 +27,10 @@ fn config(generation: u64, rollout: &str) -> Value {
     json!({
         "generation": generation,
         "overrides": {"token_sha256": [digest]},
-        "rollouts": [{"name": rollout, "salt": "shop-v2", "stage": {"percent": 50}}]
+        "rollouts": [
+            {"name": "search", "match": {"path_prefix": "/search"}, "stage": {"percent": search_percent}},
+            {"name": rollout, "salt": "shop-v2", "stage": {"percent": percent}}
+        ]
     })
 }
 
@@ -52,7 +56,7 @@ fn trip(stack: &Stack) -> (Users, Instant, Duration) {
 
 #[test]
 fn a_failing_canary_is_cut_off_within_two_seconds_and_testers_still_reach_it() {
-    let stack = Stack::start(&config(1, "shop"));
+    let stack = Stack::start(&config(1, "shop", 50.0, 1.0));
     // Defined at configure: a dashboard sees 0, not a missing series.
     assert_eq!(stack.metric(TRIPPED), Some(0.0));
     assert_eq!(stack.metric(TRIPS), Some(0.0));
@@ -97,7 +101,8 @@ fn a_failing_canary_is_cut_off_within_two_seconds_and_testers_still_reach_it() {
         );
     }
     // The canary's users are on stable now.
-    let compiled = CompiledConfig::from_json(config(1, "shop").to_string().as_bytes()).unwrap();
+    let compiled =
+        CompiledConfig::from_json(config(1, "shop", 50.0, 1.0).to_string().as_bytes()).unwrap();
     let in_canary = |user: &str| {
         let facts = RequestFacts {
             user_id: Some(user.as_bytes()),
@@ -142,13 +147,30 @@ fn a_failing_canary_is_cut_off_within_two_seconds_and_testers_still_reach_it() {
     );
     assert_eq!(stack.metric("sluice_override_rejected_total{}"), Some(1.0));
 
-    // A new generation ends the trip: the (now healthy) canary gets its users back.
+    // Another rollout's step is a new generation that leaves shop's entry alone: still cut off.
+    stack.update_config(&config(2, "shop", 50.0, 5.0).to_string());
+    stack.eventually(Duration::from_secs(5), "generation 2 in force", || {
+        stack.metric("sluice_config_generation{}") == Some(2.0)
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let canary_user = last_canary.user.as_bytes();
+    for _ in 0..20 {
+        let r = stack.send(&[("x-user-id", canary_user)]);
+        assert_eq!(
+            (r.header("x-served-by"), r.status),
+            (Some(b"stable".as_slice()), 200),
+            "another rollout's change handed shop's users back to the failing canary"
+        );
+    }
+    assert_eq!(stack.metric(TRIPPED), Some(1.0));
+
+    // Shop's own entry changes (the controller acted on it): the trip ends, and the (now healthy)
+    // canary gets its users back.
     stack.control_upstream(stack.canary, &json!({"error_rate": 0.0}));
-    stack.update_config(&config(2, "shop").to_string());
-    stack.eventually(Duration::from_secs(5), "generation 2 to clear", || {
+    stack.update_config(&config(3, "shop", 60.0, 5.0).to_string());
+    stack.eventually(Duration::from_secs(5), "shop's new entry to clear", || {
         stack.metric(TRIPPED) == Some(0.0)
     });
-    let canary_user = last_canary.user.as_bytes();
     stack.eventually(Duration::from_secs(5), "the canary user back", || {
         stack
             .send(&[("x-user-id", canary_user)])
@@ -160,7 +182,7 @@ fn a_failing_canary_is_cut_off_within_two_seconds_and_testers_still_reach_it() {
     let (users, _, _) = trip(&stack);
     drop(users);
     assert_eq!(stack.metric(TRIPS), Some(2.0));
-    stack.update_config(&config(3, "shop-renamed").to_string());
+    stack.update_config(&config(4, "shop-renamed", 60.0, 5.0).to_string());
     stack.eventually(
         Duration::from_secs(5),
         "the removed rollout's gauge at 0",
@@ -170,7 +192,7 @@ fn a_failing_canary_is_cut_off_within_two_seconds_and_testers_still_reach_it() {
 
 #[test]
 fn a_healthy_canary_with_a_few_errors_never_trips() {
-    let stack = Stack::start(&config(1, "shop"));
+    let stack = Stack::start(&config(1, "shop", 50.0, 1.0));
     stack.control_upstream(stack.canary, &json!({"error_rate": 0.05}));
     let users = Users::start(stack.listener, THREADS, 50);
     stack.eventually(Duration::from_secs(25), "4000 requests", || {
