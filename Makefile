@@ -4,10 +4,12 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 CARGO ?= cargo
 
-.PHONY: help deps wasm controller run test lint unit integration bench clean
+.PHONY: help demo deps wasm controller run envoy test lint unit integration bench clean
 
 help:
-	@echo "make run    build the filter, start Envoy + two upstreams on loopback (Ctrl-C stops)"
+	@echo "make demo   the main job in one command: a rollout walks its rings on real SLIs, a bad one is rolled back (~3 min)"
+	@echo "make run    the demo's stack left running: watch, steer and break a rollout (Ctrl-C stops)"
+	@echo "make envoy  only Envoy with the filter and two upstreams, a fixed config (Ctrl-C stops)"
 	@echo "make test   install toolchains and Envoy, build, lint and run every test"
 	@echo "make wasm   write the optimized filter to dist/sluice_filter.wasm"
 	@echo "make bench  native decide benchmark and Envoy load benchmark (not part of test)"
@@ -20,7 +22,13 @@ deps:
 wasm:
 	bash scripts/build-wasm.sh sluice-filter sluice_filter
 
-run: deps wasm
+demo: deps wasm controller
+	python3 scripts/demo.py
+
+run: deps wasm controller
+	python3 scripts/demo.py --play
+
+envoy: deps wasm
 	bash scripts/run-local.sh
 
 lint:

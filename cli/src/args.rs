@@ -2,6 +2,9 @@
 //! does the work.
 
 use crate::render;
+// Declared here so that `main.rs` stays untouched; `crate::args::timeline`.
+#[path = "timeline/mod.rs"]
+mod timeline;
 use clap::{Parser, Subcommand, ValueEnum};
 use controller::local::files::{load_rollout, StateFile};
 use controller::local::{self, LocalOptions};
@@ -50,13 +53,25 @@ enum Cmd {
         #[arg(long, env = "POD_NAME", default_value = "sluice-controller")]
         identity: String,
     },
-    /// Show every rollout's phase, step and stage.
+    /// Show every rollout's phase, step and stage, why it holds, and its last analysis: each check's
+    /// value against its threshold, samples and verdict.
     Status {
         /// Local mode state file; without it, CohortRollouts in Kubernetes.
         #[arg(long)]
         state_file: Option<PathBuf>,
+        /// Local mode: a rollout file the controller drives (`controller --local`), whose spec has the
+        /// checks' thresholds; the state file keeps status only. Repeat for several rollouts.
+        #[arg(long, value_name = "ROLLOUT.yaml", requires = "state_file")]
+        rollout: Vec<PathBuf>,
         #[arg(long, short)]
         namespace: Option<String>,
+        /// Print the status again every SECONDS (2 when not given) until Ctrl-C.
+        #[arg(long, short, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "2",
+              value_parser = clap::value_parser!(u64).range(1..))]
+        watch: Option<u64>,
+        /// `json` and `yaml` print the status objects, for scripts.
+        #[arg(long, short, value_enum, default_value = "table")]
+        output: render::Format,
     },
     /// Hold a rollout at its step until resumed.
     Pause(Target),
@@ -84,6 +99,9 @@ enum Cmd {
     },
     /// Print the CohortRollout CRD.
     Crd,
+    /// Draw a rollout's timeline (canary share, success rate, p99 latency; steps, breach, rollback)
+    /// from Prometheus and status history to SVG/PNG, and print a summary.
+    Timeline(timeline::TimelineArgs),
 }
 
 #[derive(clap::Args)]
@@ -138,24 +156,27 @@ impl Args {
                 .await
             }
             Cmd::Status {
-                state_file: Some(path),
-                ..
-            } => {
-                let doc = StateFile { path }.read()?;
-                let rows = doc
-                    .rollouts
-                    .iter()
-                    .map(|(name, status)| (String::new(), name.clone(), Some(status)));
-                print!("{}", render::status_rows(rows, false));
-                Ok(())
-            }
-            Cmd::Status {
-                state_file: None,
+                state_file,
+                rollout,
                 namespace,
+                watch,
+                output,
             } => {
-                let rollouts = kube::commands::list_rollouts(namespace.as_deref()).await?;
-                print!("{}", render::status_table(&rollouts, namespace.is_none()));
-                Ok(())
+                let source = render::StatusSource {
+                    state_file,
+                    rollout_files: rollout,
+                    namespace,
+                };
+                match watch {
+                    None => {
+                        print!("{}", source.render(output).await?);
+                        Ok(())
+                    }
+                    Some(seconds) => {
+                        let every = std::time::Duration::from_secs(seconds);
+                        render::watch::watch(every, output, || source.render(output)).await
+                    }
+                }
             }
             Cmd::Pause(t) => send(t, Command::Pause).await,
             Cmd::Resume(t) => send(t, Command::Resume).await,
@@ -179,6 +200,7 @@ impl Args {
                 }
                 Ok(())
             }
+            Cmd::Timeline(t) => timeline::run(t).await,
             Cmd::Crd => {
                 print!("{}", kube::crd::crd_yaml()?);
                 Ok(())

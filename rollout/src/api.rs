@@ -7,7 +7,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 mod guardrail;
+mod history;
+mod phase;
 pub use guardrail::GuardrailSpec;
+pub use history::{HistoryEvent, HISTORY_LIMIT};
+pub use phase::Phase;
 
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[kube(
@@ -301,16 +305,9 @@ pub struct CohortRolloutStatus {
     pub conditions: Vec<Condition>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-}
-
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
-pub enum Phase {
-    #[default]
-    Progressing,
-    /// Waiting for a person: at a gate, after `sluice pause`, or after a failure with `onFailure: pause`.
-    Paused,
-    RolledBack,
-    Promoted,
+    /// The last decisions (steps, failed checks, pause, rollback, promotion), oldest first, at most 50.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<HistoryEvent>,
 }
 
 /// The outcome of one check. Only Pass can advance a step.

@@ -1,6 +1,7 @@
 //! A round with an invalid spec: nothing serving changes and status says why; a person's abort still
 //! works on the entry as it is, and a rollback whose push failed is pushed again until it lands.
 
+use super::history;
 use super::types::{entry_name, save_if_changed, Io, Round, Target};
 use crate::analysis::{self, Window};
 use crate::api::{CheckStatus, CohortRolloutStatus, Phase, Verdict};
@@ -8,6 +9,7 @@ use crate::apply::{self, Pending};
 use crate::command::Command;
 use crate::entry::{own_entry, owner_in, owner_of};
 use crate::error::Error;
+use crate::machine::Action;
 use crate::outbox;
 use crate::plan;
 use crate::ports::{AlertKind, AlertSink, ConfigStore, MetricsSource, StatusStore};
@@ -81,15 +83,36 @@ where
         outbox::queue(&mut status, invalid, round.now);
     }
     let mut breach = None;
+    let mut failed = String::new();
     if serving && round.analyse && rolled_back.is_none() {
         // The stage in force still serves users: it is still watched, with the spec's checks
         // when they are usable, and rolled back on a breach.
         breach = watch_stage(io, t, &mut status).await;
+        failed = history::failed_checks(&status.last_analysis);
         if breach.is_some() {
             status.phase = Phase::RolledBack;
             rolled_back = rolled_back_entry();
         }
     }
+    // A rollback pushed again is not a new decision: only a breach or an abort is recorded.
+    let decided = match (&breach, &rolled_back, abort) {
+        (Some(why), _, _) => Some(Action::Rollback(why.clone())),
+        (None, Some(_), Some(_)) => Some(Action::Rollback("aborted by a person".into())),
+        _ => None,
+    };
+    let message = match &decided {
+        Some(Action::Rollback(why)) => format!("everyone back to stable: {why}"),
+        _ => String::new(),
+    };
+    let before = previous.as_ref().map(|p| p.phase);
+    history::record(
+        &mut status,
+        before,
+        decided.as_ref(),
+        &failed,
+        &message,
+        round.now,
+    );
     let mut saved = previous.clone();
     if let Err(e) = save_if_changed(io, t.name, &status, &mut saved).await {
         return e;

@@ -15,6 +15,7 @@ use crate::report::{
     alert, alert_kind, alert_kind_of_phase, describe, long_hold, not_applied_text,
     now_applied_alert, set_condition,
 };
+mod history;
 mod invalid;
 mod types;
 
@@ -76,6 +77,7 @@ where
     let mut status = previous.clone().unwrap_or_default();
     let mut action = started.then_some(Action::Advance);
     let mut next = state;
+    let mut failed = String::new();
 
     let fresh_command = round
         .command
@@ -103,6 +105,7 @@ where
             .collect();
         let (s, a) = machine::next(state, &policy, &outcomes, None, round.now);
         (next, action) = (s, Some(a));
+        failed = history::failed_checks(&checks);
         status.last_analysis = checks;
     }
 
@@ -130,6 +133,15 @@ where
         &owner_of(t.namespace, t.name),
     ));
     let (cond_status, reason, message) = describe(action.as_ref(), next);
+    let before = previous.as_ref().filter(|_| !started).map(|p| p.phase);
+    history::record(
+        &mut status,
+        before,
+        action.as_ref(),
+        &failed,
+        &message,
+        round.now,
+    );
     // A round that decided nothing (a push retry, an alert delivery, waiting for the interval) keeps
     // the reason of the last decision, unless that was an invalid spec the spec no longer has.
     let keep = status

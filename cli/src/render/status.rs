@@ -1,7 +1,10 @@
-//! The tables `sluice` prints: rollout status (Kubernetes and local mode alike) and the plan.
+//! The table of `sluice status`, Kubernetes or local mode alike: one row per rollout, then what each
+//! rollout's last analysis found and why it holds.
 
-use rollout::api::{CohortRollout, CohortRolloutStatus, Step};
-use rollout::plan::StepExposure;
+use super::checks::analysis_block;
+use super::shown::Shown;
+use super::table::columns;
+use rollout::api::CohortRolloutStatus;
 
 /// PHASE, STEP, PERCENT, REGIONS, CUTOFF, GENERATION and MESSAGE of a status.
 fn status_cells(status: &CohortRolloutStatus) -> Vec<String> {
@@ -39,43 +42,29 @@ fn status_cells(status: &CohortRolloutStatus) -> Vec<String> {
     ]
 }
 
-pub fn status_table(rollouts: &[CohortRollout], with_namespace: bool) -> String {
-    status_rows(
-        rollouts.iter().map(|r| {
-            (
-                r.metadata.namespace.clone().unwrap_or_default(),
-                r.metadata.name.clone().unwrap_or_default(),
-                r.status.as_ref(),
-            )
-        }),
-        with_namespace,
-    )
-}
+const HEADER: [&str; 10] = [
+    "NAME",
+    "PHASE",
+    "STEP",
+    "PERCENT",
+    "REGIONS",
+    "CUTOFF",
+    "GENERATION",
+    "APPLIED",
+    "OWNER",
+    "MESSAGE",
+];
 
-/// The table of `sluice status`, Kubernetes or local: (namespace, name, status) per rollout.
-pub fn status_rows<'a>(
-    entries: impl IntoIterator<Item = (String, String, Option<&'a CohortRolloutStatus>)>,
-    with_namespace: bool,
-) -> String {
-    let mut header = vec![
-        "NAME",
-        "PHASE",
-        "STEP",
-        "PERCENT",
-        "REGIONS",
-        "CUTOFF",
-        "GENERATION",
-        "APPLIED",
-        "OWNER",
-        "MESSAGE",
-    ];
+/// One row per rollout; NAMESPACE first when rollouts of several namespaces are listed.
+pub fn status_table(shown: &[Shown], with_namespace: bool) -> String {
+    let mut header: Vec<String> = HEADER.into_iter().map(String::from).collect();
     if with_namespace {
-        header.insert(0, "NAMESPACE");
+        header.insert(0, "NAMESPACE".into());
     }
-    let mut rows = vec![header.into_iter().map(String::from).collect::<Vec<_>>()];
-    for (namespace, name, status) in entries {
-        let mut row = vec![name];
-        row.extend(match status {
+    let mut rows = vec![header];
+    for rollout in shown {
+        let mut row = vec![rollout.name.clone()];
+        row.extend(match &rollout.status {
             Some(status) => status_cells(status),
             // Not reconciled yet.
             None => ["-", "-", "-", "-", "-", "-", "-", "-", ""]
@@ -83,69 +72,21 @@ pub fn status_rows<'a>(
                 .to_vec(),
         });
         if with_namespace {
-            row.insert(0, namespace);
+            row.insert(0, rollout.namespace.clone().unwrap_or_default());
         }
         rows.push(row);
     }
-    let columns = rows.first().map_or(0, Vec::len);
-    let widths: Vec<usize> = (0..columns)
-        .map(|c| {
-            rows.iter()
-                .map(|row| row[c].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for row in rows {
-        let cells: Vec<String> = row
-            .iter()
-            .enumerate()
-            // The last column (the message) is not padded: no trailing blanks.
-            .map(|(c, cell)| {
-                if c + 1 == columns {
-                    cell.clone()
-                } else {
-                    format!("{cell:<w$}", w = widths[c])
-                }
-            })
-            .collect();
-        out.push_str(cells.join("   ").trim_end());
-        out.push('\n');
-    }
-    out
+    columns(&rows, "")
 }
 
-/// `sluice plan`: one line per step.
-pub fn plan_table(steps: &[Step], exposure: &[StepExposure]) -> String {
-    let mut out = format!(
-        "{:>4} {:>8} {:<24} {:>10} {:>7} {:>11} {:>10}  {}\n",
-        "STEP", "PERCENT", "REGIONS", "CUTOFF", "CITIES", "POPULATION", "USERS", "GATE"
-    );
-    for (step, e) in steps.iter().zip(exposure) {
-        let regions = if step.regions.is_empty() {
-            "*".to_string()
-        } else {
-            step.regions.join(",")
-        };
-        let cutoff = step
-            .max_city_population
-            .map_or("*".to_string(), |c| c.to_string());
-        out.push_str(&format!(
-            "{:>4} {:>8} {:<24} {:>10} {:>7} {:>10.2}% {:>9.4}%  {}\n",
-            e.step,
-            step.percent,
-            regions,
-            cutoff,
-            e.eligible_cities.len(),
-            e.population_share * 100.0,
-            e.user_share * 100.0,
-            if step.pause_before {
-                "pause before"
-            } else {
-                ""
-            }
-        ));
+/// The table, then a block per rollout with status: why it holds, and its last analysis.
+pub fn status_report(shown: &[Shown], with_namespace: bool) -> String {
+    let mut out = status_table(shown, with_namespace);
+    for rollout in shown {
+        if let Some(block) = analysis_block(rollout) {
+            out.push('\n');
+            out.push_str(&block);
+        }
     }
     out
 }
@@ -153,9 +94,10 @@ pub fn plan_table(steps: &[Step], exposure: &[StepExposure]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rollout::api::CohortRollout;
     use serde_json::json;
 
-    fn rollout(name: &str, status: Option<serde_json::Value>) -> CohortRollout {
+    fn rollout(name: &str, status: Option<serde_json::Value>) -> Shown {
         let mut object = json!({
             "apiVersion": "sluice.dev/v1alpha1", "kind": "CohortRollout",
             "metadata": {"name": name, "namespace": "shop"},
@@ -168,7 +110,7 @@ mod tests {
         if let Some(status) = status {
             object["status"] = status;
         }
-        serde_json::from_value(object).unwrap()
+        Shown::from_resource(serde_json::from_value::<CohortRollout>(object).unwrap())
     }
 
     #[test]

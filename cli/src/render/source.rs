@@ -1,0 +1,69 @@
+//! Where `sluice status` reads rollouts: the local state file (with the rollout files for the checks'
+//! thresholds), or the CohortRollouts in Kubernetes. Read anew for every `--watch` frame.
+
+use super::output::{status_output, Format};
+use super::shown::Shown;
+use controller::local::files::{load_rollout, StateFile};
+use controller::{kube, Result};
+use std::path::PathBuf;
+
+pub struct StatusSource {
+    /// Local mode; None = Kubernetes.
+    pub state_file: Option<PathBuf>,
+    /// Local mode: the rollout files the controllers drive.
+    pub rollout_files: Vec<PathBuf>,
+    /// Kubernetes mode: one namespace, or every one.
+    pub namespace: Option<String>,
+}
+
+impl StatusSource {
+    pub async fn read(&self) -> Result<Vec<Shown>> {
+        let Some(path) = &self.state_file else {
+            let rollouts = kube::commands::list_rollouts(self.namespace.as_deref()).await?;
+            return Ok(rollouts.into_iter().map(Shown::from_resource).collect());
+        };
+        let mut specs = Vec::new();
+        for file in &self.rollout_files {
+            let rollout = load_rollout(file)?;
+            specs.push((rollout.metadata.name.unwrap_or_default(), rollout.spec));
+        }
+        let doc = StateFile { path: path.clone() }.read()?;
+        let spec_of = |name: &str| {
+            specs
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, spec)| spec.clone())
+        };
+        let mut shown: Vec<Shown> = doc
+            .rollouts
+            .into_iter()
+            .map(|(name, status)| Shown {
+                namespace: None,
+                spec: spec_of(&name),
+                name,
+                status: Some(status),
+                spec_changed: false,
+            })
+            .collect();
+        // A rollout file whose controller has not saved status yet still gets its row.
+        for (name, spec) in specs {
+            if !shown.iter().any(|s| s.name == name) {
+                shown.push(Shown {
+                    namespace: None,
+                    name,
+                    status: None,
+                    spec: Some(spec),
+                    spec_changed: false,
+                });
+            }
+        }
+        Ok(shown)
+    }
+
+    /// The status as `format` prints it.
+    pub async fn render(&self, format: Format) -> Result<String> {
+        let shown = self.read().await?;
+        let with_namespace = self.state_file.is_none() && self.namespace.is_none();
+        Ok(status_output(&shown, format, with_namespace)?)
+    }
+}
