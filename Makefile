@@ -7,7 +7,7 @@ CARGO ?= cargo
 .PHONY: help demo deps wasm controller run envoy test lint unit integration bench clean
 
 help:
-	@echo "make demo   the main job in one command: a rollout walks its rings on real SLIs, a bad one is rolled back (~3 min)"
+	@echo "make demo   the main job in one command: a rollout walks its rings on real SLIs, a bad one is rolled back (~2 min)"
 	@echo "make run    the demo's stack left running: watch, steer and break a rollout (Ctrl-C stops)"
 	@echo "make envoy  only Envoy with the filter and two upstreams, a fixed config (Ctrl-C stops)"
 	@echo "make test   install toolchains and Envoy, build, lint and run every test"

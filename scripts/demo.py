@@ -10,6 +10,7 @@ Exits 0 when the story happened as told, 1 otherwise. Ctrl-C stops every process
 `demo.py --play` (`make run`) starts the same stack on fixed ports with v2 rolling out, and leaves it
 running for you to watch, steer and break."""
 import argparse
+import datetime
 import json
 import os
 import re
@@ -101,30 +102,59 @@ def checks_text(s, name, prometheus, window):
             f"n={samples if samples is not None else '-'}  {verdicts}")
 
 
-def follow(stack, name, state_file, steps, started, until, on_round=None, timeout=600):
+def log_time(line):
+    """Unix seconds of a controller log line (it starts with an RFC 3339 UTC timestamp)."""
+    stamp = line.split(" ", 1)[0].rstrip("Z")
+    try:
+        whole, _, fraction = stamp.partition(".")
+        at = datetime.datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.timezone.utc)
+        return at.timestamp() + float("0." + (fraction or "0"))
+    except ValueError:
+        return time.time()
+
+
+class Rounds:
+    """The controller's `round` log lines, read as they are appended."""
+
+    def __init__(self, path):
+        self.path, self.offset, self.partial = path, 0, ""
+
+    def new(self, name):
+        with open(self.path, errors="replace") as f:
+            f.seek(self.offset)
+            text = self.partial + f.read()
+            self.offset = f.tell()
+        *lines, self.partial = text.split("\n")
+        for line in lines:
+            m = ROUND.search(line)
+            if m and m.group(1) == name:
+                yield log_time(line), m
+
+
+def follow(stack, name, state_file, steps, started, until, on_round=None, timeout=600, quiet_when_done=False):
     """Prints a progress line per analysis round (from the controller's log) until `until(status)`."""
     log_path = os.path.join(stack.dir, "controller.log")
-    seen, rounds = 0, []
+    reader, rounds = Rounds(log_path), []
+    all_cities = (steps[-1].get("cities") if steps else None) or "?"
     deadline = time.time() + timeout
     while time.time() < deadline:
-        with open(log_path, errors="replace") as f:
-            lines = [m for m in map(ROUND.search, f.read().splitlines()) if m and m.group(1) == name]
-        for m in lines[seen:]:
+        for at_unix, m in reader.new(name):
             phase, step, action = m.group(2), int(m.group(3)), m.group(5)
             action = {"None": "wait"}.get(action, action.lower())
             if not rounds and step == 0 and action == "advance":
                 action = "start"  # entering the first step
+            if quiet_when_done and action == "wait" and phase in ("Promoted", "RolledBack"):
+                continue
             s = status(state_file, name)
             st = steps[min(step, len(steps) - 1)] if steps else {}
-            at = time.time() - started
+            at = at_unix - started
             print(f"{at:6.1f}s  {name}  step {step}/{len(steps) - 1}  {st.get('regions', '?'):<16} "
-                  f"<= {st.get('cutoff', '?'):>7}  {st.get('percent', '?'):>5}%  users {st.get('users', '?'):>8} "
-                  f"cities {st.get('cities', '?'):>3}  {checks_text(s, name, stack.url('prometheus'), stack.window)}  "
-                  f"-> {action} ({phase})", flush=True)
-            rounds.append({"at": at, "step": step, "phase": phase, "action": action})
+                  f"<= {st.get('cutoff', '?'):>7}  {st.get('percent', '?'):>5}%  users ~{st.get('users', '?'):>8} "
+                  f"cities {st.get('cities', '?'):>3}/{all_cities}  "
+                  f"{checks_text(s, name, stack.url('prometheus'), stack.window)}  -> {action} ({phase})", flush=True)
+            rounds.append({"at": at, "at_unix": at_unix, "step": step, "phase": phase, "action": action})
             if on_round:
                 on_round(step, phase)
-        seen = len(lines)
         s = status(state_file, name)
         if s and until(s):
             return s, rounds
@@ -161,8 +191,8 @@ def main():
     interval, window = (2, 4) if args.fast else (10, 20)
     out = os.path.abspath(args.out)
     os.makedirs(out, exist_ok=True)
-    for old in ("state-act1.json", "state-act2.json", "demo-summary.json"):
-        if os.path.exists(os.path.join(out, old)):
+    for old in os.listdir(out):
+        if old.endswith(".log") or old in ("state-act1.json", "state-act2.json", "demo-summary.json"):
             os.remove(os.path.join(out, old))  # a fresh story every run
     stack = Stack(out, CONFIG)
     stack.window = window
@@ -181,7 +211,10 @@ def main():
         v2_name = re.search(r"name: ([\w.-]+)", open(v2).read()).group(1)
         state1 = os.path.join(out, "state-act1.json")
         stack.controller(v2, state1)
-        s1, rounds1 = follow(stack, v2_name, state1, plan(v2), started, lambda s: s.get("phase") == "Promoted")
+        # Generous, yet a stuck act fails in minutes, not the 20 minutes `make test` may take.
+        act_timeout = 40 * interval + 30
+        s1, rounds1 = follow(stack, v2_name, state1, plan(v2), started, lambda s: s.get("phase") == "Promoted",
+                             timeout=act_timeout)
         summary["act1"] = {"phase": s1["phase"], "rounds": rounds1, "seconds": time.time() - started,
                            "history": s1.get("history", [])}
 
@@ -206,10 +239,13 @@ def main():
 
         stack.controller(v3, state2)
         s2, rounds2 = follow(stack, v3_name, state2, plan(v3), started,
-                             lambda s: s.get("phase") in ("RolledBack", "Promoted"), on_round=inject)
-        rolled_back_after = time.time() - breach.get("at", time.time())
-        # Analysis rounds from the breach to the rollback, the rollback's own round included.
-        rounds_after = sum(1 for r in rounds2 if r["at"] >= breach.get("at", 0) - started)
+                             lambda s: s.get("phase") in ("RolledBack", "Promoted"), on_round=inject,
+                             timeout=act_timeout)
+        # Timed by the controller's own log: the rounds after the breach, the rollback's included.
+        breach_at = breach.get("at", time.time())
+        after = [r for r in rounds2 if r["at_unix"] >= breach_at]
+        rounds_after = len(after)
+        rolled_back_after = (after[-1]["at_unix"] if after else time.time()) - breach_at
         canary_alive = stack.alive("canary")
         try:
             urllib.request.urlopen(stack.url("canary") + "/", timeout=2)
@@ -228,13 +264,14 @@ def main():
               f"failing; the v3 process is {'still running' if canary_alive else 'GONE'}.", flush=True)
 
         pictures = []
-        for name, state in ((v2_name, state1), (v3_name, state2)):
-            for ext in ("svg", "png"):
-                path = os.path.join(out, f"timeline-{name}.{ext}")
-                subprocess.run([os.path.join(ROOT, "target/debug/sluice"), "timeline", name,
-                                "--prometheus", stack.url("prometheus"), "--state-file", state, "--out", path],
-                               check=True, stdout=subprocess.DEVNULL if ext == "png" else None)
-                pictures.append(path)
+        now = f"{time.time():.0f}"
+        marks = {v3_name: ["--mark", f"{breach['at']:.1f}=v3 starts failing"] if breach else []}
+        for name, state, rollout in ((v2_name, state1, v2), (v3_name, state2, v3)):
+            stem = os.path.join(out, f"timeline-{name}")
+            subprocess.run([os.path.join(ROOT, "target/debug/sluice"), "timeline", name,
+                            "--prometheus", stack.url("prometheus"), "--state-file", state, "--rollout", rollout,
+                            "--cities", CONFIG, "--to", now, *marks.get(name, []), "--out", stem], check=True)
+            pictures += [stem + ".svg", stem + ".png"]
         summary["pictures"] = pictures
         print("\ntimeline pictures:\n  " + "\n  ".join(pictures), flush=True)
         ok = s1["phase"] == "Promoted" and s2["phase"] == "RolledBack" and canary_alive
@@ -250,21 +287,25 @@ def main():
 
 
 PLAY_HELP = """
-sluice is running: users -> Envoy {listener} (admin {admin}) -> stable v1 {stable} | canary v2 {canary};
-Prometheus {prometheus}; the controller rolls v2 out ring by ring (logs and state in {out}).
+sluice is running: users -> Envoy {listener} (admin {admin}) -> stable {stable_name} {stable} | canary {canary_name}
+{canary}; Prometheus {prometheus}; the controller rolls {canary_name} out ring by ring (logs, state in {out}).
 {token}
   watch      target/debug/sluice status --state-file {state} --rollout {rollout} --watch
-  steer      target/debug/sluice pause|resume|promote|abort shop-v2 --state-file {state}
-  break v2   curl -s -XPOST {canary}/__control -d '{{"error_rate": 0.3}}'   (or '{{"delay_ms": 400}}')
-  mend v2    curl -s -XPOST {canary}/__control -d '{{"error_rate": 0, "delay_ms": 0}}'
+  steer      target/debug/sluice pause|resume|promote|abort {name} --state-file {state}
+  break it   curl -s -XPOST {canary}/__control -d '{{"error_rate": 0.3}}'   (or '{{"delay_ms": 400}}')
+  mend it    curl -s -XPOST {canary}/__control -d '{{"error_rate": 0, "delay_ms": 0}}'
   a tester   curl -s {listener}/ -H 'x-sluice-override: canary' -H "x-sluice-override-token: $(cat {token_file})"
-  picture    target/debug/sluice timeline shop-v2 --prometheus {prometheus} --state-file {state} --out {out}/timeline
-Ctrl-C stops everything.
+  picture    target/debug/sluice timeline {name} --prometheus {prometheus} --state-file {state} --out {out}/timeline
+Once it is promoted or rolled back, v3 rolls out the same way (v2 then stable). Ctrl-C stops everything.
 """
 
 
 def play(out):
-    """`make run`: the demo's stack on fixed ports, v2 rolling out, left running until Ctrl-C."""
+    """`make run`: the demo's stack on fixed ports, v2 then v3 rolling out, left running until Ctrl-C."""
+    os.makedirs(out, exist_ok=True)
+    for old in os.listdir(out):
+        if old.endswith(".log") or old.startswith("state"):
+            os.remove(os.path.join(out, old))
     stack = Stack(out, CONFIG, fixed_ports=True)
     stack.window = 20
     stack.token_file = os.path.join(ROOT, ".run/override-token")
@@ -272,15 +313,28 @@ def play(out):
         stack.start("v1", "v2")
         token = stack.write_config(CONFIG)
         stack.users(["--config", CONFIG, "--port", str(stack.ports["listener"])])
-        state = os.path.join(out, "state.json")
-        if os.path.exists(state):
-            os.remove(state)
-        v2 = rollout_file("demo/rollout-v2.yaml", out, 10, 20, stack.url("webhook"))
-        stack.controller(v2, state)
-        urls = {k: stack.url(k) for k in stack.ports}
-        print(PLAY_HELP.format(out=out, state=state, rollout=v2, token=token, token_file=stack.token_file, **urls),
-              flush=True)
-        follow(stack, "shop-v2", state, plan(v2), time.time(), lambda s: False, timeout=10**9)
+        started = time.time()
+        for act, (src, stable, canary) in enumerate((("demo/rollout-v2.yaml", "v1", "v2"),
+                                                     ("demo/rollout-v3.yaml", "v2", "v3"))):
+            rollout = rollout_file(src, out, 10, 20, stack.url("webhook"))
+            name = re.search(r"name: ([\w.-]+)", open(rollout).read()).group(1)
+            state = os.path.join(out, f"state-{name}.json")
+            if act:
+                stack.stop_controller()
+                token = stack.write_config(next_config(prev_state, prev_name, out))
+                stack.upstreams(stable, canary)
+            stack.controller(rollout, state)
+            urls = {k: stack.url(k) for k in stack.ports}
+            print(PLAY_HELP.format(out=out, state=state, rollout=rollout, name=name, stable_name=stable, canary_name=canary,
+                                   token=token, token_file=stack.token_file,
+                                   **urls), flush=True)
+            s, _ = follow(stack, name, state, plan(rollout), started,
+                          lambda s: s.get("phase") in ("Promoted", "RolledBack"), timeout=10**9, quiet_when_done=True)
+            print(f"\n{name} is {s['phase']}.", flush=True)
+            prev_state, prev_name = state, name
+        print("That is the whole story; the stack keeps running. Ctrl-C stops everything.", flush=True)
+        while True:
+            time.sleep(3600)
     except KeyboardInterrupt:
         print("\nstopping", flush=True)
     finally:

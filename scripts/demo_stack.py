@@ -1,9 +1,11 @@
 """The demo's moving parts on loopback: two upstreams, Envoy with the sluice filter (file ECDS), Prometheus
 scraping Envoy, a webhook receiver that prints alerts, simulated users, and the `sluice` controller in local
 mode. Every process it starts is killed by `Stack.stop()` (also on Ctrl-C)."""
+import ctypes
 import http.server
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -18,6 +20,23 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def die_with_parent():
+    """In the child: ask Linux to SIGTERM it when the demo dies, even by SIGKILL, so nothing is orphaned."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def port_is_free(port):
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
 
 
 def wait_http(url, what, timeout=30):
@@ -64,7 +83,15 @@ class Stack:
         self.dir = os.path.abspath(out_dir)
         os.makedirs(self.dir, exist_ok=True)
         self.sluice_config = sluice_config
-        self.ports = dict(FIXED_PORTS) if fixed_ports else {n: free_port() for n in FIXED_PORTS}
+        if fixed_ports:
+            self.ports = dict(FIXED_PORTS)
+            taken = [f"{name} :{port}" for name, port in self.ports.items() if not port_is_free(port)]
+            if taken:
+                raise SystemExit("demo: ports in use (another `make run`?): " + ", ".join(taken))
+        else:
+            self.ports = {}
+            while len(set(self.ports.values())) < len(FIXED_PORTS):
+                self.ports = {n: free_port() for n in FIXED_PORTS}
         self.token_file = None
         self.window = 20
         self.ecds = os.path.join(self.dir, "ecds", "sluice.json")
@@ -75,9 +102,11 @@ class Stack:
         return f"http://127.0.0.1:{self.ports[name]}"
 
     def spawn(self, name, args, **kw):
-        log = open(os.path.join(self.dir, f"{name}.log"), "w")
+        # Appended: act 2's processes keep act 1's logs.
+        log = open(os.path.join(self.dir, f"{name}.log"), "a")
         self.processes[name] = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, **kw
+            args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+            preexec_fn=die_with_parent, **kw
         )
         return self.processes[name]
 
@@ -159,6 +188,9 @@ class Stack:
         return p is not None and p.poll() is None
 
     def stop(self):
+        # A second Ctrl-C or a SIGTERM must not cut the clean-up short.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         for name, p in reversed(list(self.processes.items())):
             if p.poll() is None:
                 p.terminate()

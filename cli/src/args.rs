@@ -99,8 +99,8 @@ enum Cmd {
     },
     /// Print the CohortRollout CRD.
     Crd,
-    /// Draw a rollout's timeline (canary share, success rate, p99 latency; steps, breach, rollback)
-    /// from Prometheus and status history to SVG/PNG, and print a summary.
+    /// Draw a rollout's timeline (canary share, success rate, p99 latency; steps, failed checks, marks,
+    /// the rollback) from Prometheus and status history to SVG/PNG, and print a summary.
     Timeline(timeline::TimelineArgs),
 }
 

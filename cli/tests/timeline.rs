@@ -1,19 +1,19 @@
 #![cfg(test)]
 //! `sluice timeline` end to end: the real binary against a tiny fake Prometheus that answers
-//! `/api/v1/query_range`, and a state file whose status carries a step history with a breach and a
-//! rollback. Set `SLUICE_WRITE_TIMELINE_EXAMPLE=1` to refresh docs/timeline-example.{svg,png}.
+//! `/api/v1/query_range`, and a state file whose status carries a step history with a failed check
+//! and a rollback. Set `SLUICE_WRITE_TIMELINE_EXAMPLE=1` to refresh docs/timeline-example.{svg,png}.
 
+#[path = "timeline/fake_prometheus.rs"]
+mod fake_prometheus;
+
+use fake_prometheus::{fake_prometheus, ROLLBACK, T0};
 use rollout::api::{CohortRolloutStatus, HistoryEvent, Phase, Step};
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 
-/// 2025-11-24 16:00:00 UTC.
-const T0: u64 = 1_764_000_000;
-const BREACH: u64 = T0 + 150;
-const ROLLBACK: u64 = T0 + 160;
+/// When the canary starts failing (the fake metrics turn at T0 + 135): the caller's mark.
+const FAILING: &str = "1764000135.3";
+const CHECK_FAILED: u64 = T0 + 150;
 
 fn event(
     time: u64,
@@ -48,7 +48,7 @@ fn status() -> CohortRolloutStatus {
             event(T0, 0, 1.0, p, "Started", "step 0 in force"),
             event(T0 + 60, 1, 10.0, p, "StepAdvanced", "step 1 in force"),
             event(T0 + 120, 2, 50.0, p, "StepAdvanced", "step 2 in force"),
-            event(BREACH, 2, 50.0, p, "CheckFailed", failed),
+            event(CHECK_FAILED, 2, 50.0, p, "CheckFailed", failed),
             event(ROLLBACK, 2, 50.0, p, "CheckFailed", failed),
             event(
                 ROLLBACK,
@@ -61,143 +61,6 @@ fn status() -> CohortRolloutStatus {
         ],
         ..CohortRolloutStatus::default()
     }
-}
-
-/// The canary's share, success rate and p99 at `t`, as the filter's metrics would show them: the
-/// canary starts failing at step 2 and gets no traffic after the rollback.
-fn canary_at(t: u64) -> Option<(f64, f64, f64)> {
-    let share = match t {
-        _ if !(T0..ROLLBACK).contains(&t) => return None,
-        _ if t < T0 + 60 => 1.0,
-        _ if t < T0 + 120 => 10.0,
-        _ => 50.0,
-    };
-    let failing = t >= T0 + 135;
-    let wobble = ((t % 7) as f64) * 0.05;
-    Some((
-        share + wobble,
-        if failing { 61.2 } else { 99.8 + wobble / 5.0 },
-        if failing { 180.0 } else { 42.0 + wobble * 10.0 },
-    ))
-}
-
-/// (unix seconds, value)
-type Points = Vec<(u64, f64)>;
-
-fn matrix(series: Vec<(Option<&str>, Points)>) -> String {
-    let result: Vec<serde_json::Value> = series
-        .into_iter()
-        .map(|(cohort, points)| {
-            let metric = match cohort {
-                Some(c) => serde_json::json!({ "sluice_cohort": c }),
-                None => serde_json::json!({}),
-            };
-            let values: Vec<serde_json::Value> = points
-                .iter()
-                .map(|(t, v)| serde_json::json!([t, v.to_string()]))
-                .collect();
-            serde_json::json!({ "metric": metric, "values": values })
-        })
-        .collect();
-    serde_json::json!({ "status": "success", "data": { "resultType": "matrix", "result": result } })
-        .to_string()
-}
-
-fn answer(query: &str, start: u64, end: u64, step: u64) -> String {
-    let times: Vec<u64> = (start..=end).step_by(step.max(1) as usize).collect();
-    let canary = |pick: fn((f64, f64, f64)) -> f64| -> Vec<(u64, f64)> {
-        times
-            .iter()
-            .filter_map(|t| canary_at(*t).map(|c| (*t, pick(c))))
-            .collect()
-    };
-    let stable = |v: f64| -> Vec<(u64, f64)> {
-        times
-            .iter()
-            .map(|t| (*t, v + ((t % 5) as f64) * 0.02))
-            .collect()
-    };
-    if query.contains("histogram_quantile") {
-        matrix(vec![
-            (Some("canary"), canary(|c| c.2)),
-            (Some("stable"), stable(38.0)),
-        ])
-    } else if query.contains("sluice_responses_5xx_total") {
-        matrix(vec![
-            (Some("canary"), canary(|c| c.1)),
-            (Some("stable"), stable(99.85)),
-        ])
-    } else {
-        let share = times
-            .iter()
-            .map(|t| (*t, canary_at(*t).map_or(0.0, |c| c.0)))
-            .collect();
-        matrix(vec![(None, share)])
-    }
-}
-
-fn decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).unwrap()
-}
-
-/// Serves query_range answers on an ephemeral port; returns its URL and the queries it was asked.
-fn fake_prometheus() -> (String, Arc<Mutex<Vec<String>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let asked = Arc::new(Mutex::new(Vec::new()));
-    let log = asked.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let mut stream = stream.unwrap();
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut request_line = String::new();
-            reader.read_line(&mut request_line).unwrap();
-            loop {
-                let mut header = String::new();
-                if reader.read_line(&mut header).unwrap() == 0 || header == "\r\n" {
-                    break;
-                }
-            }
-            let target = request_line.split_whitespace().nth(1).unwrap_or("");
-            let (path, params) = target.split_once('?').unwrap_or((target, ""));
-            let param = |name: &str| {
-                params
-                    .split('&')
-                    .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
-                    .map(decode)
-                    .unwrap_or_default()
-            };
-            let body = if path == "/api/v1/query_range" {
-                let query = param("query");
-                log.lock().unwrap().push(query.clone());
-                let num = |n: &str| param(n).parse::<f64>().unwrap() as u64;
-                answer(&query, num("start"), num("end"), num("step"))
-            } else {
-                r#"{"status":"error","errorType":"bad_data","error":"not here"}"#.to_string()
-            };
-            let head = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            );
-            stream.write_all(head.as_bytes()).unwrap();
-            stream.write_all(body.as_bytes()).unwrap();
-        }
-    });
-    (url, asked)
 }
 
 fn texts(svg: &str) -> Vec<String> {
@@ -241,6 +104,8 @@ fn timeline_draws_the_panels_and_markers_from_prometheus_and_the_step_history() 
             &(T0 + 240).to_string(),
             "--step",
             "2s",
+            "--mark",
+            &format!("{FAILING}=v3 starts failing"),
         ])
         .output()
         .unwrap();
@@ -249,13 +114,23 @@ fn timeline_draws_the_panels_and_markers_from_prometheus_and_the_step_history() 
     assert!(out.status.success(), "stdout: {stdout}\nstderr: {stderr}");
     println!("{stdout}");
 
-    // The summary: each stage with its time, and how long the rollback took after the breach.
+    // The summary: each stage with its time, the mark, and how long the rollback took after the
+    // first failed analysis and after the mark.
     assert!(stdout.contains("StepAdvanced  step 1      10%"), "{stdout}");
     assert!(stdout.contains("1m00s"), "{stdout}");
     assert!(
-        stdout.contains("rollback at 16:02:40, 10s after the first failed analysis at 16:02:30"),
+        stdout.contains("  mark 16:02:15.3  v3 starts failing\n"),
         "{stdout}"
     );
+    assert!(
+        stdout.contains(
+            "rollback at 16:02:40, 10s after the first failed analysis at 16:02:30, \
+             24.7s after the mark \"v3 starts failing\"\n"
+        ),
+        "{stdout}"
+    );
+    // Without --cities and a spec, the summary says how to get the exposure.
+    assert!(stdout.contains("pass --cities FILE"), "{stdout}");
 
     // Three range queries, each about this rollout's entry.
     let asked = asked.lock().unwrap().clone();
@@ -285,27 +160,35 @@ fn timeline_draws_the_panels_and_markers_from_prometheus_and_the_step_history() 
         "start: step 0 1%",
         "step 1 10%",
         "step 2 50%",
-        "breach",
+        "check failed",
         "rollback",
+        "v3 starts failing",
     ] {
         assert!(
             words.iter().any(|w| w == expected),
             "no {expected:?} in {words:?}"
         );
     }
-    // One breach label (the second failed check is the same run) and one rollback label.
+    // One "check failed" label (the second failed check is the same run); no "breach": the marker
+    // is when the controller saw the failure, not when it began.
     assert_eq!(
-        words.iter().filter(|w| *w == "breach").count(),
+        words.iter().filter(|w| *w == "check failed").count(),
         1,
         "{words:?}"
     );
+    assert!(!words.iter().any(|w| w == "breach"), "{words:?}");
     // The marker lines cross every panel; canary and stable are drawn in the two cohort panels.
     assert_eq!(
         lines_in(&svg, "#BE0000"),
         3,
         "rollback marker in each panel"
     );
-    assert_eq!(lines_in(&svg, "#E67800"), 3, "breach marker in each panel");
+    assert_eq!(
+        lines_in(&svg, "#E67800"),
+        3,
+        "failed-check marker in each panel"
+    );
+    assert_eq!(lines_in(&svg, "#008080"), 3, "the mark in each panel");
     assert!(lines_in(&svg, "#D62728") >= 2, "canary lines");
     assert!(lines_in(&svg, "#1F77B4") >= 2, "stable lines");
 
@@ -362,5 +245,95 @@ fn timeline_writes_only_the_format_its_out_file_names() {
     );
     assert!(dir.join("only.svg").exists());
     assert!(!dir.join("only.svg.png").exists() && !dir.join("only.png").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A rollout file whose steps match the history: small cities of eu-south at 1%, eu-south at 10%,
+/// eu-south and eu-west at 50%, everyone.
+const ROLLOUT_YAML: &str = r#"
+apiVersion: sluice.dev/v1alpha1
+kind: CohortRollout
+metadata:
+  name: checkout
+spec:
+  target:
+    wasmPlugin: {name: sluice}
+    salt: checkout-v2
+  steps:
+  - {regions: [eu-south], maxCityPopulation: 100000, percent: 1}
+  - {regions: [eu-south], percent: 10}
+  - {regions: [eu-south, eu-west], percent: 50}
+  - {percent: 100}
+  analysis:
+    interval: 10s
+    metrics:
+    - {name: success-rate, builtin: successRate, thresholdRange: {min: 99}, critical: true}
+"#;
+
+#[test]
+fn with_cities_and_the_rollout_file_the_summary_shows_the_users_exposed_at_each_step() {
+    let dir = std::env::temp_dir().join(format!("sluice-timeline-exp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let state = dir.join("state.json");
+    std::fs::write(
+        &state,
+        serde_json::json!({ "rollouts": { "checkout": status() } }).to_string(),
+    )
+    .unwrap();
+    let rollout = dir.join("rollout.yaml");
+    std::fs::write(&rollout, ROLLOUT_YAML).unwrap();
+    // The demo's city table: 2,237,065 people in five cities of two regions.
+    let cities = Path::new(env!("CARGO_MANIFEST_DIR")).join("../envoy-configs/sluice-config.json");
+    let (url, _) = fake_prometheus();
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["timeline", "checkout", "--prometheus", &url, "--state-file"])
+        .arg(&state)
+        .arg("--out")
+        .arg(dir.join("t.svg"))
+        .arg("--cities")
+        .arg(&cities)
+        .arg("--rollout")
+        .arg(&rollout)
+        .args([
+            "--from",
+            &(T0 - 30).to_string(),
+            "--to",
+            &(T0 + 240).to_string(),
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stdout: {stdout}\nstderr: {stderr}");
+    println!("{stdout}");
+    let row = |step: &str| {
+        stdout
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(step))
+            .unwrap_or_else(|| panic!("no row for step {step} in {stdout}"))
+            .split_whitespace()
+            .collect::<Vec<&str>>()
+    };
+    // STEP PERCENT REGIONS CUTOFF CITIES USERS IN FORCE...
+    assert_eq!(
+        row("0")[..6],
+        ["0", "1%", "eu-south", "100000", "1/5", "0.03%"]
+    );
+    assert_eq!(row("1")[..6], ["1", "10%", "eu-south", "*", "3/5", "3.76%"]);
+    assert_eq!(
+        row("2")[..6],
+        ["2", "50%", "eu-south,eu-west", "*", "5/5", "50.00%"]
+    );
+    assert!(
+        row("2")
+            .join(" ")
+            .ends_with("from 16:02:00, rolled back 16:02:40"),
+        "{stdout}"
+    );
+    assert_eq!(
+        row("3")[..7],
+        ["3", "100%", "*", "*", "5/5", "100.00%", "-"]
+    );
+    assert!(!stdout.contains("note:"), "{stdout}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

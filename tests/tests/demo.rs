@@ -71,6 +71,11 @@ fn the_demo_tells_the_whole_story() {
         (1..=2).contains(&rounds),
         "rolled back {rounds} rounds after the breach"
     );
+    let interval = summary["interval_s"].as_f64().unwrap();
+    assert!(
+        seconds <= 2.0 * interval + 1.0,
+        "rolled back {seconds:.1} s after the breach, with {interval} s intervals"
+    );
     assert_eq!(summary["act2"]["canary_alive"], true);
     let alerts = summary["alerts"].as_array().unwrap();
     assert!(

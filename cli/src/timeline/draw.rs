@@ -1,7 +1,8 @@
 //! Draws the panels on one time axis, with the markers as vertical lines on every panel, to SVG or PNG
 //! (plotters; text in the bundled DejaVu Sans through ab_glyph, so no system font is needed).
 
-use super::model::{clock, Marker, MarkerKind, Panel};
+use super::clock::clock;
+use super::model::{Marker, MarkerKind, Panel};
 use plotters::coord::ranged1d::{KeyPointHint, NoDefaultFormatting, Ranged, ValueFormatter};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -89,7 +90,7 @@ fn draw_panel<DB: DrawingBackend>(
         .draw()
         .map_err(text)?;
     for m in d.markers {
-        let x = m.time as f64;
+        let x = m.time;
         let line = LineSeries::new([(x, lo), (x, hi)], marker_style(m.kind));
         chart.draw_series(line).map_err(text)?;
     }
@@ -98,7 +99,7 @@ fn draw_panel<DB: DrawingBackend>(
             // Staggered, so that markers close in time keep readable labels.
             let y = hi - (hi - lo) * (0.06 + 0.09 * (i % 3) as f64);
             let style = ("sans-serif", 13).into_font().color(&marker_color(m.kind));
-            let label = Text::new(format!(" {}", m.label), (m.time as f64, y), style);
+            let label = Text::new(format!(" {}", m.label), (m.time, y), style);
             chart.draw_series(std::iter::once(label)).map_err(text)?;
         }
     }
@@ -227,10 +228,12 @@ fn y_range(panel: &Panel) -> (f64, f64) {
 fn marker_color(kind: MarkerKind) -> RGBColor {
     match kind {
         MarkerKind::Start | MarkerKind::Step => RGBColor(110, 110, 110),
-        MarkerKind::Breach => RGBColor(230, 120, 0),
+        MarkerKind::CheckFailed => RGBColor(230, 120, 0),
         MarkerKind::Rollback => RGBColor(190, 0, 0),
         MarkerKind::Promotion => RGBColor(30, 140, 30),
         MarkerKind::Pause | MarkerKind::Resume => RGBColor(120, 80, 160),
+        // The caller's marks: apart from the controller's decisions.
+        MarkerKind::Mark => RGBColor(0, 128, 128),
     }
 }
 

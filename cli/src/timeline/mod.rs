@@ -1,15 +1,21 @@
 //! `sluice timeline`: a rollout's story on one time axis. Three panels from Prometheus range queries
 //! (canary share of requests, success rate and p99 latency of canary vs stable), vertical markers from
-//! `status.history` (steps, the first failed analysis, pause, rollback, promotion), drawn to SVG
-//! and/or PNG, plus a one-screen text summary on stdout.
+//! `status.history` (steps, the first failed analysis, pause, rollback, promotion) and the caller's
+//! `--mark`s, drawn to SVG and/or PNG, plus a one-screen text summary on stdout (with `--cities`,
+//! the share of users exposed at each step).
 
+mod clock;
 mod draw;
+mod exposure;
+mod marks;
 mod model;
 mod query;
 
-use controller::local::files::StateFile;
+use clock::instant;
+use controller::local::files::{load_rollout, StateFile};
 use draw::{Drawing, Format};
-use rollout::api::{CohortRolloutStatus, Phase};
+use marks::Mark;
+use rollout::api::{CohortRolloutSpec, CohortRolloutStatus, Phase};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -35,8 +41,9 @@ pub struct TimelineArgs {
     /// STEM.png are written.
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
-    /// Start: RFC 3339 (2026-11-25T17:00:00Z) or unix seconds. Default: a tenth of the recorded
-    /// span (5 s to 2 min) before the first recorded decision (30m before the end without history).
+    /// Start: RFC 3339 (2026-11-25T17:00:00Z) or unix seconds (fractions are widened to whole
+    /// seconds). Default: a tenth of the recorded span (5 s to 2 min) before the first recorded
+    /// decision (30m before the end without history).
     #[arg(long, conflicts_with = "since")]
     from: Option<String>,
     /// End: RFC 3339 or unix seconds. Default: now, or that margin after a finished rollout's last
@@ -53,12 +60,28 @@ pub struct TimelineArgs {
     /// scrapes at Prometheus' usual intervals).
     #[arg(long, value_name = "DURATION")]
     window: Option<String>,
+    /// A moment to mark on every panel and in the summary: TIME=LABEL, TIME as --from takes it
+    /// (fractions of a second allowed), e.g. 1795628876.3="v3 starts failing". Repeatable; the
+    /// summary times the rollback from the first mark.
+    #[arg(long = "mark", value_name = "TIME=LABEL", value_parser = marks::parse_mark)]
+    marks: Vec<Mark>,
+    /// A sluice config JSON carrying the city table (as for `sluice plan --cities`): the summary
+    /// then shows the expected share of cities and users exposed at each step.
+    #[arg(long, value_name = "FILE")]
+    cities: Option<PathBuf>,
+    /// Local mode: the rollout file the controller drives (as for `sluice status --rollout`), for
+    /// each step's regions and city cutoff (history records only step and percent). With --kube,
+    /// the CohortRollout's own spec is used unless this is given.
+    #[arg(long = "rollout", value_name = "ROLLOUT.yaml")]
+    rollout_file: Option<PathBuf>,
 }
 
 pub async fn run(args: TimelineArgs) -> controller::Result<()> {
-    let status = load_status(&args).await?;
+    let (status, kube_spec) = load_status(&args).await?;
     let entry = status.entry.clone().unwrap_or_else(|| args.rollout.clone());
     let (from, to) = time_range(&args, &status, now()).map_err(invalid)?;
+    // Before any query: a wrong --rollout or --cities file fails at once.
+    let exposure = exposure_section(&args, kube_spec, &status, from, to)?;
     let step_secs = match &args.step {
         Some(s) => duration(s).map_err(invalid)?,
         None => ((to - from) / 400).max(1),
@@ -76,7 +99,7 @@ pub async fn run(args: TimelineArgs) -> controller::Result<()> {
     let panels = query::fetch(&args.prometheus, &entry, range)
         .await
         .map_err(|e| controller::Error::Rollout(rollout::Error::Metrics(e)))?;
-    let markers = model::markers(&status.history, from, to);
+    let markers = model::all_markers(&status.history, &args.marks, from, to);
     let title = format!("sluice timeline: {}", args.rollout);
     let drawing = Drawing {
         title: &title,
@@ -92,12 +115,68 @@ pub async fn run(args: TimelineArgs) -> controller::Result<()> {
     }
     print!(
         "{}",
-        model::summary(&args.rollout, status.phase, &status.history, from, to)
+        model::summary(
+            &args.rollout,
+            status.phase,
+            &status.history,
+            &args.marks,
+            from,
+            to
+        )
     );
+    print!("{exposure}");
     Ok(())
 }
 
-async fn load_status(args: &TimelineArgs) -> controller::Result<CohortRolloutStatus> {
+/// The exposure per step, from the spec (`--rollout`, or the CohortRollout's) and `--cities`.
+fn exposure_section(
+    args: &TimelineArgs,
+    kube_spec: Option<CohortRolloutSpec>,
+    status: &CohortRolloutStatus,
+    from: u64,
+    to: u64,
+) -> controller::Result<String> {
+    let spec = match &args.rollout_file {
+        Some(path) => {
+            let file = load_rollout(path)?;
+            // Another rollout's steps would show exposure its users never had.
+            let name = file.metadata.name.unwrap_or_default();
+            if name != args.rollout {
+                return Err(invalid(format!(
+                    "{} is the rollout {name:?}, not {:?}",
+                    path.display(),
+                    args.rollout
+                )));
+            }
+            Some((path.display().to_string(), file.spec))
+        }
+        None => kube_spec.map(|s| ("the CohortRollout's spec".to_string(), s)),
+    };
+    let steps = spec.map(|(origin, spec)| {
+        let steps = rollout::plan::steps(&spec).map_err(|e| e.to_string());
+        (origin, steps)
+    });
+    let table = match &args.cities {
+        Some(path) => {
+            let bytes = std::fs::read(path).map_err(|source| rollout::Error::Io {
+                path: path.display().to_string(),
+                source,
+            })?;
+            Some((path.display().to_string(), cohort::parse(&bytes)?.cities))
+        }
+        None => None,
+    };
+    let sources = exposure::Sources {
+        steps,
+        cities: table.as_ref().map(|(origin, t)| (origin.clone(), t)),
+    };
+    Ok(exposure::section(&sources, status, from, to))
+}
+
+/// The status, and in Kubernetes the CohortRollout's spec with it.
+async fn load_status(
+    args: &TimelineArgs,
+) -> controller::Result<(CohortRolloutStatus, Option<CohortRolloutSpec>)> {
     let missing = |where_: String| {
         invalid(format!(
             "no status for rollout {:?} in {where_}",
@@ -107,15 +186,17 @@ async fn load_status(args: &TimelineArgs) -> controller::Result<CohortRolloutSta
     match &args.state_file {
         Some(path) => {
             let mut doc = StateFile { path: path.clone() }.read()?;
-            doc.rollouts
+            let status = doc
+                .rollouts
                 .remove(&args.rollout)
-                .ok_or_else(|| missing(path.display().to_string()))
+                .ok_or_else(|| missing(path.display().to_string()))?;
+            Ok((status, None))
         }
         None => {
             let list = controller::kube::commands::list_rollouts(Some(&args.namespace)).await?;
             list.into_iter()
                 .find(|r| r.metadata.name.as_deref() == Some(args.rollout.as_str()))
-                .and_then(|r| r.status)
+                .and_then(|r| r.status.map(|status| (status, Some(r.spec))))
                 .ok_or_else(|| missing(format!("namespace {}", args.namespace)))
         }
     }
@@ -150,12 +231,12 @@ fn time_range(
     };
     let margin = (span / 10).clamp(5, 120);
     let to = match (&args.to, last) {
-        (Some(t), _) => instant(t)?,
+        (Some(t), _) => instant(t)?.ceil() as u64,
         (None, Some(last)) if finished => now.min(last + margin),
         (None, _) => now,
     };
     let from = match (&args.from, &args.since, status.history.first()) {
-        (Some(f), _, _) => instant(f)?,
+        (Some(f), _, _) => instant(f)?.floor() as u64,
         (None, Some(since), _) => to.saturating_sub(duration(since)?),
         (None, None, Some(first)) => first.time.saturating_sub(margin),
         (None, None, None) => to.saturating_sub(1800),
@@ -166,20 +247,6 @@ fn time_range(
         ));
     }
     Ok((from, to))
-}
-
-/// RFC 3339 or unix seconds.
-fn instant(text: &str) -> Result<u64, String> {
-    if let Ok(secs) = text.parse::<u64>() {
-        return Ok(secs);
-    }
-    humantime::parse_rfc3339_weak(text)
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map(|d| d.as_secs())
-        .ok_or_else(|| {
-            format!("{text:?} is neither RFC 3339 (2026-11-25T17:00:00Z) nor unix seconds")
-        })
 }
 
 fn duration(text: &str) -> Result<u64, String> {
