@@ -9,7 +9,6 @@ cd "$(dirname "$0")/.."
 rounds=${BENCH_ROUNDS:-3}
 duration=${BENCH_DURATION:-5s}
 connections=${BENCH_CONNECTIONS:-32}
-envoy=.venv/bin/envoy
 
 echo "== native benchmark: cohort::decide"
 cargo run --release --locked -q -p sluice-bench --bin decide-bench
@@ -24,31 +23,13 @@ cargo run --release --locked -q -p sluice-bench --bin compile-bench
 
 echo
 echo "== Envoy load benchmark"
-command -v wrk >/dev/null || (export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq && apt-get install -y -qq wrk >/dev/null)
 bash scripts/build-wasm.sh sluice-filter sluice_filter
 bash scripts/build-wasm.sh sluice-noop-filter sluice_noop_filter
 
-work=$PWD/.run/bench
-rm -rf "$work"
-mkdir -p "$work"
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-}
-trap cleanup EXIT INT TERM
-
-# Free loopback ports, all held at once while chosen so that none repeats.
+bench=bench work=$PWD/.run/bench
+source scripts/bench-envoy.sh
 read -r upstream_admin stable_port canary_port \
-  no_wasm_port no_wasm_admin noop_port noop_admin sluice_port sluice_admin < <(python3 - <<'PY'
-import socket
-sockets = [socket.socket() for _ in range(9)]
-for s in sockets:
-    s.bind(("127.0.0.1", 0))
-print(*(s.getsockname()[1] for s in sockets))
-PY
-)
+  no_wasm_port no_wasm_admin noop_port noop_admin sluice_port sluice_admin < <(free_ports 9)
 
 # With 2+ CPUs the proxy under test gets one to itself and wrk and the upstream share another, so the
 # proxy's own work per request is what limits throughput.
@@ -58,27 +39,7 @@ else
   proxy_cpu=() load_cpu=()
 fi
 
-start_envoy() { # name config [cpu pinning...]
-  local name=$1 config=$2
-  shift 2
-  "$@" "$envoy" -c "$config" --concurrency 1 --use-dynamic-base-id -l warning \
-    >"$work/$name.log" 2>&1 &
-  pids+=($!)
-}
-
-wait_ready() { # name admin-port
-  for _ in $(seq 150); do
-    curl -sf -o /dev/null "http://127.0.0.1:$2/ready" && return 0
-    sleep 0.1
-  done
-  echo "bench: $1 did not become ready; see $work/$1.log" >&2
-  tail -20 "$work/$1.log" >&2
-  return 1
-}
-
-sed -e "s/@ADMIN_PORT@/$upstream_admin/" -e "s/@STABLE_PORT@/$stable_port/" \
-  -e "s/@CANARY_PORT@/$canary_port/" bench/upstream-envoy.yaml >"$work/upstream.yaml"
-start_envoy upstream "$work/upstream.yaml" "${load_cpu[@]}"
+start_upstream "$upstream_admin" "$stable_port" "$canary_port" "${load_cpu[@]}"
 
 # sluice with the example config, its percent set so that both cohorts get traffic.
 python3 - "$work/sluice-config.json" <<'PY'
@@ -94,50 +55,35 @@ python3 scripts/ecds.py "$work/sluice-config.json" "$work/ecds-sluice.json" dist
 # The no-op filter is delivered the same way (it ignores the configuration).
 python3 scripts/ecds.py "$work/sluice-config.json" "$work/ecds-noop.json" dist/sluice_noop_filter.wasm
 
-render_proxy() { # variant listen-port admin-port: envoy.yaml with bench ports and ECDS file
-  local variant=$1 out="$work/proxy-$1.yaml"
-  sed -e "s/port_value: 9901}/port_value: $3}/" -e "s/port_value: 10000}/port_value: $2}/" \
-    -e "s/port_value: 10001}/port_value: $stable_port}/" \
-    -e "s/port_value: 10002}/port_value: $canary_port}/" \
-    -e "s#path: .run/ecds/sluice.json#path: $work/ecds-$variant.json#" \
-    envoy-configs/envoy.yaml >"$out"
-  if [ "$variant" = no-wasm ]; then
+proxy_config() { # variant listen-port admin-port: the proxy's envoy.yaml; no-wasm drops the filter
+  local out="$work/proxy-$1.yaml"
+  render_proxy "$1" "$2" "$3" "$stable_port" "$canary_port" || return 1
+  if [ "$1" = no-wasm ]; then
     # Drop the sluice filter entry (from its name to its type_urls), keeping the router.
     sed -i '/^ *- name: sluice$/,/type_urls:/d' "$out"
     if grep -q config_discovery "$out"; then return 1; fi
+    grep -q envoy.filters.http.router "$out"
   else
-    grep -q "$work/ecds-$variant.json" "$out" || return 1
+    grep -q "$work/ecds-$1.json" "$out"
   fi
-  local p
-  for p in "$2" "$3" "$stable_port" "$canary_port"; do grep -q "port_value: $p}" "$out" || return 1; done
-  grep -q envoy.filters.http.router "$out"
 }
 
 variants=(no-wasm noop sluice)
 declare -A port=([no-wasm]=$no_wasm_port [noop]=$noop_port [sluice]=$sluice_port)
 declare -A admin=([no-wasm]=$no_wasm_admin [noop]=$noop_admin [sluice]=$sluice_admin)
 for v in "${variants[@]}"; do
-  render_proxy "$v" "${port[$v]}" "${admin[$v]}" || {
+  proxy_config "$v" "${port[$v]}" "${admin[$v]}" || {
     echo "bench: envoy-configs/envoy.yaml no longer has the expected ports or sluice filter entry" >&2
     exit 1
   }
-  start_envoy "proxy-$v" "$work/proxy-$v.yaml" "${proxy_cpu[@]}"
+  start_envoy "proxy-$v" "$work/proxy-$v.yaml" 1 "${proxy_cpu[@]}"
 done
 wait_ready upstream "$upstream_admin"
 for v in "${variants[@]}"; do wait_ready "proxy-$v" "${admin[$v]}"; done
 
-# Each proxy must answer 200 through the upstream (ECDS listeners warm until the filter loads), and
-# sluice must really route: an eligible user lands in the canary within a few tries.
-for v in "${variants[@]}"; do
-  for _ in $(seq 100); do
-    [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:${port[$v]}/")" = 200 ] && break
-    sleep 0.1
-  done
-  [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:${port[$v]}/")" = 200 ] || {
-    echo "bench: proxy $v does not answer 200; see $work/proxy-$v.log" >&2
-    exit 1
-  }
-done
+# Each proxy must answer 200 through the upstream, and sluice must really route: an eligible user
+# lands in the canary within a few tries.
+for v in "${variants[@]}"; do wait_answering "$v"; done
 canary_seen=no
 for user in $(seq 1 40); do
   body=$(curl -s "http://127.0.0.1:$sluice_port/" -H "x-user-id: probe-$user" \
@@ -152,20 +98,10 @@ upstream_count() { # listener stat prefix: requests the upstream has answered on
     awk -F': ' '{print $2}'
 }
 
-run_wrk() { # variant duration: prints one WRK_RESULT line
-  "${load_cpu[@]}" wrk -t1 -c"$connections" -d"$2" --latency -s bench/wrk-requests.lua \
-    "http://127.0.0.1:${port[$1]}/" >"$work/wrk-$1.last" 2>&1
-  grep '^WRK_RESULT' "$work/wrk-$1.last" || {
-    echo "bench: wrk against $1 failed:" >&2
-    cat "$work/wrk-$1.last" >&2
-    return 1
-  }
-}
-
 echo "proxies: Envoy $("$envoy" --version | grep -o '[0-9]*\.[0-9]*\.[0-9]*' | head -1)," \
   "--concurrency 1${proxy_cpu:+, pinned to CPU 1 (wrk and upstream on CPU 0)};" \
   "wrk -t1 -c$connections -d$duration, $rounds interleaved rounds"
-for v in "${variants[@]}"; do run_wrk "$v" 2s >/dev/null; done # warm-up: V8 tiers up, pools fill
+for v in "${variants[@]}"; do run_wrk "$v" 2s "${load_cpu[@]}" >/dev/null; done # warm-up: V8 tiers up, pools fill
 results=$work/results.tsv
 : >"$results"
 for round in $(seq 1 "$rounds"); do
@@ -173,7 +109,7 @@ for round in $(seq 1 "$rounds"); do
   for i in 0 1 2; do
     v=${variants[$(((i + round - 1) % 3))]}
     stable_before=$(upstream_count stable) canary_before=$(upstream_count canary)
-    line=$(run_wrk "$v" "$duration")
+    line=$(run_wrk "$v" "$duration" "${load_cpu[@]}")
     stable_after=$(upstream_count stable) canary_after=$(upstream_count canary)
     read -r requests duration_us p50 p99 non2xx socket_errors < <(
       echo "$line" | sed 's/^WRK_RESULT //; s/[a-z0-9_]*=//g')
