@@ -112,7 +112,8 @@ fn usage() -> (f64, u64, u64) {
 
 struct Fleet {
     names: Vec<String>,
-    spec: CohortRolloutSpec,
+    /// One per name: each serves its own host, since entries that match the same requests are refused.
+    specs: Vec<CohortRolloutSpec>,
     config: MemConfig,
     status: MemStatus,
 }
@@ -127,9 +128,21 @@ impl Fleet {
             overrides: Default::default(),
             rollouts: vec![],
         };
+        let names: Vec<String> = (0..n).map(|i| format!("rollout-{i:04}")).collect();
+        let specs = names
+            .iter()
+            .map(|name| {
+                let mut spec = spec.clone();
+                spec.target.request_match = Some(rollout::api::RequestMatch {
+                    authority: Some(format!("{name}.bench.example")),
+                    path_prefix: None,
+                });
+                spec
+            })
+            .collect();
         Fleet {
-            names: (0..n).map(|i| format!("rollout-{i:04}")).collect(),
-            spec: spec.clone(),
+            names,
+            specs,
             config: MemConfig(Mutex::new(doc)),
             status: MemStatus(Mutex::new(HashMap::new())),
         }
@@ -144,11 +157,11 @@ impl Fleet {
             alerts: &NoAlerts,
         };
         let (cpu0, start) = (usage().0, Instant::now());
-        for name in &self.names {
+        for (name, spec) in self.names.iter().zip(&self.specs) {
             let target = Target {
                 name,
                 namespace: "bench",
-                spec: &self.spec,
+                spec,
                 generation: Some(1),
             };
             reconcile(
