@@ -151,12 +151,13 @@ impl GuardrailWindow {
         hold_ms: u64,
     ) -> bool {
         match bytes {
-            Some(b) if b.len() >= HEADER => {
-                let tripped_at = read_u64(b, 16);
-                read_u64(b, 8) == epoch.into().entry
-                    && tripped_at != 0
-                    && now_ms < tripped_at.saturating_add(hold_ms)
-            }
+            Some(b) if b.len() >= HEADER => trip_in_force(
+                read_u64(b, 8),
+                read_u64(b, 16),
+                epoch.into(),
+                now_ms,
+                hold_ms,
+            ),
             _ => false,
         }
     }
@@ -167,9 +168,13 @@ impl GuardrailWindow {
         now_ms: u64,
         settings: &GuardrailSettings,
     ) -> bool {
-        self.entry == epoch.into().entry
-            && self.tripped_at_ms != 0
-            && now_ms < self.tripped_at_ms.saturating_add(settings.hold_ms)
+        trip_in_force(
+            self.entry,
+            self.tripped_at_ms,
+            epoch.into(),
+            now_ms,
+            settings.hold_ms,
+        )
     }
 
     /// Counts one response of `cohort` and judges the window. A window whose entry changed, or whose
@@ -262,6 +267,11 @@ impl GuardrailWindow {
         }
         None
     }
+}
+
+/// A trip of the window's `entry` at `tripped_at_ms` (0: none) holds for `epoch`'s entry at `now_ms`.
+fn trip_in_force(entry: u64, tripped_at_ms: u64, epoch: Epoch, now_ms: u64, hold_ms: u64) -> bool {
+    entry == epoch.entry && tripped_at_ms != 0 && now_ms < tripped_at_ms.saturating_add(hold_ms)
 }
 
 fn ratio(part: u64, whole: u64) -> f64 {
