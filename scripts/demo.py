@@ -29,7 +29,7 @@ ROUND = re.compile(r"rollout=\"?([\w.-]+)\"? phase=(\w+) step=(\d+) generation=(
 
 
 def rollout_file(src, out_dir, interval, window, webhook):
-    """The demo's rollout with this run's interval, window and webhook."""
+    """The demo's rollout with this run's interval, window and webhook: (its path, its name)."""
     with open(os.path.join(ROOT, src)) as f:
         text = f.read()
     text = re.sub(r"interval: \S+", f"interval: {interval}s", text)
@@ -38,7 +38,15 @@ def rollout_file(src, out_dir, interval, window, webhook):
     path = os.path.join(out_dir, os.path.basename(src))
     with open(path, "w") as f:
         f.write(text)
-    return path
+    return path, re.search(r"name: ([\w.-]+)", text).group(1)
+
+
+def fresh(out):
+    """The output directory without an earlier run's logs, state and summary: a fresh story every run."""
+    os.makedirs(out, exist_ok=True)
+    for old in os.listdir(out):
+        if old.endswith(".log") or (old.startswith("state") and old.endswith(".json")) or old == "demo-summary.json":
+            os.remove(os.path.join(out, old))
 
 
 def plan(rollout):
@@ -190,10 +198,7 @@ def main():
     args.out = args.out or os.path.join(ROOT, ".run/demo")
     interval, window = (2, 4) if args.fast else (10, 20)
     out = os.path.abspath(args.out)
-    os.makedirs(out, exist_ok=True)
-    for old in os.listdir(out):
-        if old.endswith(".log") or old in ("state-act1.json", "state-act2.json", "demo-summary.json"):
-            os.remove(os.path.join(out, old))  # a fresh story every run
+    fresh(out)
     stack = Stack(out, CONFIG)
     stack.window = window
     summary = {"interval_s": interval}
@@ -207,8 +212,7 @@ def main():
         started = time.time()
 
         print("\nAct 1: v2 is healthy; it walks the rings, smallest cities first, and is promoted.", flush=True)
-        v2 = rollout_file("demo/rollout-v2.yaml", out, interval, window, stack.url("webhook"))
-        v2_name = re.search(r"name: ([\w.-]+)", open(v2).read()).group(1)
+        v2, v2_name = rollout_file("demo/rollout-v2.yaml", out, interval, window, stack.url("webhook"))
         state1 = os.path.join(out, "state-act1.json")
         stack.controller(v2, state1)
         # Generous, yet a stuck act fails in minutes, not the 20 minutes `make test` may take.
@@ -222,8 +226,7 @@ def main():
         stack.stop_controller()
         stack.write_config(next_config(state1, v2_name, out))
         stack.upstreams("v2", "v3")
-        v3 = rollout_file("demo/rollout-v3.yaml", out, interval, window, stack.url("webhook"))
-        v3_name = re.search(r"name: ([\w.-]+)", open(v3).read()).group(1)
+        v3, v3_name = rollout_file("demo/rollout-v3.yaml", out, interval, window, stack.url("webhook"))
         state2 = os.path.join(out, "state-act2.json")
         act2 = time.time()
         breach = {}
@@ -302,10 +305,7 @@ Once it is promoted or rolled back, v3 rolls out the same way (v2 then stable). 
 
 def play(out):
     """`make run`: the demo's stack on fixed ports, v2 then v3 rolling out, left running until Ctrl-C."""
-    os.makedirs(out, exist_ok=True)
-    for old in os.listdir(out):
-        if old.endswith(".log") or old.startswith("state"):
-            os.remove(os.path.join(out, old))
+    fresh(out)
     stack = Stack(out, CONFIG, fixed_ports=True)
     stack.window = 20
     stack.token_file = os.path.join(ROOT, ".run/override-token")
@@ -316,8 +316,7 @@ def play(out):
         started = time.time()
         for act, (src, stable, canary) in enumerate((("demo/rollout-v2.yaml", "v1", "v2"),
                                                      ("demo/rollout-v3.yaml", "v2", "v3"))):
-            rollout = rollout_file(src, out, 10, 20, stack.url("webhook"))
-            name = re.search(r"name: ([\w.-]+)", open(rollout).read()).group(1)
+            rollout, name = rollout_file(src, out, 10, 20, stack.url("webhook"))
             state = os.path.join(out, f"state-{name}.json")
             if act:
                 stack.stop_controller()
