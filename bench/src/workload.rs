@@ -153,6 +153,7 @@ fn rollout(i: usize, rng: &mut SplitMix64) -> Rollout {
             regions,
             max_city_population,
             percent,
+            mirror: None,
         },
         state,
         routing_header: if i % 10 == 3 {

@@ -6,6 +6,7 @@ use crate::checks::{
 };
 use crate::error::{ConfigError, Result};
 use crate::guardrail::{GuardrailSettings, MAX_WINDOW_SECONDS};
+use crate::mirror::{compile_mirror, CompiledMirror};
 use crate::schema::{Bucketing, Guardrail, Rollout, RolloutState};
 use crate::select::{Selector, MAX_KEY_LEN};
 use hashbrown::HashSet;
@@ -26,6 +27,8 @@ pub struct CompiledRollout {
     pub(crate) threshold: u16,
     pub(crate) regions: Vec<Box<[u8]>>,
     pub(crate) max_city_population: Option<u64>,
+    /// The stage's mirror, if it copies requests to the canary.
+    pub mirror: Option<CompiledMirror>,
 }
 
 /// The override header names, which no routing header may reuse.
@@ -120,6 +123,12 @@ fn compile_rollout(
         threshold,
         regions: regions(path, &r.stage.regions)?,
         max_city_population: r.stage.max_city_population,
+        mirror: r
+            .stage
+            .mirror
+            .as_ref()
+            .map(|m| compile_mirror(path, m))
+            .transpose()?,
     })
 }
 

@@ -200,6 +200,33 @@ pub struct Stage {
     pub max_city_population: Option<u64>,
     /// Share of eligible users in the canary, 0..=100 in steps of 0.01.
     pub percent: f64,
+    /// A copy of a share of the rollout's requests for the canary, whose answers no user sees.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mirror: Option<Mirror>,
+}
+
+/// The mirror: the filter copies a share of the requests that go to stable and sends each copy to the
+/// canary itself, after the user's request started and without waiting for it; the canary's answer is
+/// counted (cohort `mirror`), compared with stable's, and dropped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mirror {
+    /// Share of the rollout's stable-bound requests copied, 0 < percent <= 100, in steps of 0.01.
+    pub percent: f64,
+    /// The methods copied, as sent (upper case); absent = GET, HEAD and OPTIONS, without a body.
+    /// Listing methods states that replaying them is safe: requests of a listed method are copied
+    /// with their body (up to the filter's limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub methods: Option<Vec<String>>,
+    /// The Envoy cluster of the canary (Istio: `outbound|<port>|<subset>|<host>`).
+    pub cluster: String,
+    /// How long a copy may take before it counts as a failure, 1..=60000 ms.
+    #[serde(default = "default_mirror_timeout", deserialize_with = "integer")]
+    pub timeout_ms: u64,
+}
+
+fn default_mirror_timeout() -> u64 {
+    5_000
 }
 
 /// The data-plane guardrail: each Envoy counts the rollout's canary and stable responses over a sliding

@@ -32,6 +32,7 @@ fn stage(regions: &[&str], max_city_population: Option<u64>, percent: f64) -> St
         regions: regions.iter().map(|r| r.to_string()).collect(),
         max_city_population,
         percent,
+        mirror: None,
     }
 }
 
