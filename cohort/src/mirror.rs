@@ -51,7 +51,10 @@ impl CompiledConfig {
         let rollout = self.rollouts.get(decision.rollout)?;
         let user_traffic = matches!(
             decision.reason,
-            Reason::Bucket | Reason::RegionNotEligible | Reason::CityNotEligible | Reason::NoIdentity
+            Reason::Bucket
+                | Reason::RegionNotEligible
+                | Reason::CityNotEligible
+                | Reason::NoIdentity
         );
         let routed_by_stage = matches!(
             rollout.state,
@@ -131,11 +134,7 @@ fn methods(path: &str, listed: &[String]) -> Result<Vec<Box<[u8]>>> {
             ));
         }
         if method == "CONNECT" {
-            return Err(ConfigError::new(
-                field,
-                method,
-                "a tunnel cannot be copied",
-            ));
+            return Err(ConfigError::new(field, method, "a tunnel cannot be copied"));
         }
         if out.iter().any(|m| **m == *method.as_bytes()) {
             return Err(ConfigError::new(field, method, "listed twice"));

@@ -2,7 +2,8 @@
 //! proxy-wasm contexts in `lib.rs` only adapt the SDK to it.
 
 use cohort::{
-    Cohort, CompiledConfig, Decision, Reason, RequestFacts, RolloutState, SLUICE_HEADER_PREFIX,
+    Cohort, CompiledConfig, CompiledMirror, Decision, Reason, RequestFacts, RolloutState,
+    SLUICE_HEADER_PREFIX,
 };
 
 /// What the glue needs from the proxy: the request headers (names lowercase, values as bytes), read in
@@ -47,9 +48,19 @@ pub fn on_request<H: RequestHost>(
     random: u32,
 ) -> RequestOutcome {
     let headers = host.headers();
+    on_request_headers(config, host, &headers, random)
+}
+
+/// `on_request` over headers the caller already read (`host.headers()` is not called).
+pub fn on_request_headers<H: RequestHost>(
+    config: Option<&CompiledConfig>,
+    host: &mut H,
+    headers: &[(String, Vec<u8>)],
+    random: u32,
+) -> RequestOutcome {
     let override_header = config.map(CompiledConfig::override_header);
     let mut removed: Vec<&str> = Vec::new();
-    for (name, _) in &headers {
+    for (name, _) in headers {
         if is_sluice_header(name)
             && Some(name.as_str()) != override_header
             && !removed.contains(&name.as_str())
@@ -61,10 +72,10 @@ pub fn on_request<H: RequestHost>(
     let Some(config) = config else {
         return RequestOutcome::default();
     };
-    let override_cohort = find(&headers, config.override_header());
-    let override_token = find(&headers, config.override_token_header());
-    let authority = find(&headers, ":authority").unwrap_or_default();
-    let path = find(&headers, ":path").unwrap_or_default();
+    let override_cohort = find(headers, config.override_header());
+    let override_token = find(headers, config.override_token_header());
+    let authority = find(headers, ":authority").unwrap_or_default();
+    let path = find(headers, ":path").unwrap_or_default();
     let decision = config.select_rollout(authority, path).map(|index| {
         let rollout = &config.rollouts()[index];
         // Only a progressing or paused rollout's routing can be changed by its guardrail.
@@ -77,9 +88,9 @@ pub fn on_request<H: RequestHost>(
         let facts = RequestFacts {
             authority,
             path,
-            user_id: config.user_id(&headers),
-            region: find(&headers, config.region_header()),
-            city: find(&headers, config.city_header()),
+            user_id: config.user_id(headers),
+            region: find(headers, config.region_header()),
+            city: find(headers, config.city_header()),
             override_cohort,
             override_token,
             random,
@@ -106,6 +117,20 @@ pub fn on_request<H: RequestHost>(
         decision,
         override_rejected,
     }
+}
+
+/// The mirror that copies this request, if any; `has_body`: more of the request follows its headers.
+/// `random` is drawn only for a request a mirror could copy.
+pub fn mirror_of<'c>(
+    config: &'c CompiledConfig,
+    decision: &Decision,
+    headers: &[(String, Vec<u8>)],
+    has_body: bool,
+    random: impl FnOnce() -> u32,
+) -> Option<&'c CompiledMirror> {
+    let mirror = config.mirror_for(decision)?;
+    let method = find(headers, ":method")?;
+    mirror.copies(method, has_body, random()).then_some(mirror)
 }
 
 /// Whether a response counts in the rollout's guardrail window: not an override (testers are not

@@ -6,11 +6,14 @@
 pub mod glue;
 pub mod guardrail;
 mod metrics;
+pub mod mirror;
+mod mirror_send;
 pub mod shared_window;
 
 use cohort::{CompiledConfig, Decision};
 use guardrail::Guardrails;
-use metrics::{CohortMetrics, ConfigMetrics};
+use metrics::{CohortMetrics, ConfigMetrics, MirrorMetrics};
+use mirror_send::RequestCopy;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
 use shared_window::{admit_generation, generation_key, Admission, HostSharedData};
@@ -22,6 +25,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 struct Active {
     config: CompiledConfig,
     metrics: Vec<[Option<CohortMetrics>; 2]>,
+    mirror_metrics: Vec<Option<MirrorMetrics>>,
     guardrails: Guardrails,
 }
 
@@ -35,6 +39,9 @@ thread_local! {
 
 /// How often a worker writes the guardrail counts it still holds and refreshes its gauges.
 const TICK: std::time::Duration = std::time::Duration::from_millis(100);
+/// How often a worker sends its queued mirror copies while a stage mirrors: a copy leaves at most this
+/// long after its request.
+const MIRROR_TICK: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Unix milliseconds, the guardrail's clock.
 fn unix_ms(time: SystemTime) -> u64 {
@@ -48,14 +55,32 @@ proxy_wasm::main! {{
     std::panic::set_hook(Box::new(|info| {
         let _ = proxy_wasm::hostcalls::log(LogLevel::Critical, &format!("sluice: panic: {info}"));
     }));
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(SluiceRoot { active: None }) });
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> {
+        Box::new(SluiceRoot { active: None, guardrail_tick_ms: 0 })
+    });
 }}
 
 struct SluiceRoot {
     active: Option<Rc<Active>>,
+    /// When the guardrails last had their tick (the root ticks faster while a stage mirrors).
+    guardrail_tick_ms: u64,
 }
 
-impl Context for SluiceRoot {}
+impl Context for SluiceRoot {
+    fn on_http_call_response(
+        &mut self,
+        token: u32,
+        _headers: usize,
+        _body: usize,
+        _trailers: usize,
+    ) {
+        let status = self.get_http_call_response_header_bytes(":status");
+        let now_ms = unix_ms(self.get_current_time());
+        mirror_send::on_answer(token, status.as_deref(), now_ms);
+        // Copies queued since the last tick need not wait for the next one.
+        mirror_send::send_queued(now_ms);
+    }
+}
 
 impl SluiceRoot {
     /// The plugin's name (Istio: `<namespace>.<WasmPlugin>`), which scopes its shared data.
@@ -106,6 +131,8 @@ impl RootContext for SluiceRoot {
         }
         let guardrails = Guardrails::configure(&config, &plugin, now_ms);
         let metrics = metrics::define_rollout_metrics(&config);
+        let mirror_metrics = metrics::define_mirror_metrics(&config);
+        let mirrors = mirror_metrics.iter().any(Option::is_some);
         log::info!(
             "sluice: config generation {generation} applied ({} rollouts)",
             config.rollouts().len()
@@ -114,21 +141,28 @@ impl RootContext for SluiceRoot {
             metrics::record(m.generation, generation);
         }
         NEWEST_GENERATION.set(NEWEST_GENERATION.get().max(generation));
-        if !guardrails.is_empty() {
+        if mirrors {
+            self.set_tick_period(MIRROR_TICK);
+        } else if !guardrails.is_empty() {
             self.set_tick_period(TICK);
         }
         self.active = Some(Rc::new(Active {
             config,
             metrics,
+            mirror_metrics,
             guardrails,
         }));
         true
     }
 
     fn on_tick(&mut self) {
+        let now_ms = unix_ms(self.get_current_time());
+        mirror_send::send_queued(now_ms);
         if let Some(active) = &self.active {
-            let now_ms = unix_ms(self.get_current_time());
-            active.guardrails.on_tick(&active.config, now_ms);
+            if now_ms.saturating_sub(self.guardrail_tick_ms) >= TICK.as_millis() as u64 {
+                self.guardrail_tick_ms = now_ms;
+                active.guardrails.on_tick(&active.config, now_ms);
+            }
         }
     }
 
@@ -138,6 +172,7 @@ impl RootContext for SluiceRoot {
             decision: None,
             started: None,
             headers_changed: false,
+            copy: None,
         }))
     }
 
@@ -151,6 +186,8 @@ struct SluiceHttp {
     decision: Option<Decision>,
     started: Option<SystemTime>,
     headers_changed: bool,
+    /// This request's mirror copy, if a stage copies it.
+    copy: Option<RequestCopy>,
 }
 
 impl Context for SluiceHttp {}
@@ -192,8 +229,19 @@ impl SluiceHttp {
     }
 }
 
+impl SluiceHttp {
+    /// The request is whole: its copy is queued, or dropped (and counted) when it cannot be made.
+    fn queue_copy(&mut self) {
+        if self.copy.as_mut().is_some_and(|c| !c.queue()) {
+            if let Some(copy) = self.copy.take() {
+                copy.skip();
+            }
+        }
+    }
+}
+
 impl HttpContext for SluiceHttp {
-    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         let active = self.active.clone();
         let config = active.as_deref().map(|a| &a.config);
         // The clock is read for randomness only where a config asks for it.
@@ -205,7 +253,9 @@ impl HttpContext for SluiceHttp {
             // Read once: the guardrail's clock and the start of the upstream latency.
             self.started = Some(self.get_current_time());
         }
-        let outcome = glue::on_request(config, self, random);
+        // Read once, in one host call: decided on, and copied when a mirror takes this request.
+        let headers = self.get_http_request_headers_bytes();
+        let outcome = glue::on_request_headers(config, self, &headers, random);
         if outcome.override_rejected {
             if let Some(m) = CONFIG_METRICS.get() {
                 metrics::increment(m.override_rejected);
@@ -224,7 +274,48 @@ impl HttpContext for SluiceHttp {
         if self.headers_changed {
             let _ = proxy_wasm::hostcalls::call_foreign_function("clear_route_cache", None);
         }
+        if let (Some(active), Some(decision)) = (active, self.decision) {
+            let mirror =
+                glue::mirror_of(&active.config, &decision, &headers, !end_of_stream, || {
+                    self.random()
+                })
+                .map(|m| (m.cluster.clone(), m.timeout_ms));
+            if let Some((cluster, timeout_ms)) = mirror {
+                self.copy =
+                    RequestCopy::start((active, decision.rollout), headers, cluster, timeout_ms);
+                if end_of_stream {
+                    self.queue_copy();
+                }
+            }
+        }
         Action::Continue
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if self.copy.as_ref().is_some_and(RequestCopy::wants_body) {
+            // Only this chunk: the filter lets each one through, so the user's request is never held.
+            let chunk = self.get_http_request_body(0, body_size).unwrap_or_default();
+            let kept = self.copy.as_mut().is_some_and(|c| c.add_body(&chunk));
+            if !kept {
+                if let Some(copy) = self.copy.take() {
+                    copy.skip();
+                }
+            } else if end_of_stream {
+                self.queue_copy();
+            }
+        }
+        Action::Continue
+    }
+
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        self.queue_copy();
+        Action::Continue
+    }
+
+    fn on_log(&mut self) {
+        if let Some(copy) = self.copy.take() {
+            copy.request_ended();
+        }
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
@@ -250,6 +341,9 @@ impl HttpContext for SluiceHttp {
                     .unwrap_or(0);
                 metrics::record(m.upstream_latency_ms, elapsed);
             }
+        }
+        if let Some(copy) = &self.copy {
+            copy.primary_answered(self.get_http_response_header_bytes(":status").as_deref());
         }
         if glue::counts_for_guardrail(&decision)
             && active.config.generation() >= NEWEST_GENERATION.get()

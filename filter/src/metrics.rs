@@ -29,17 +29,26 @@ pub struct GuardrailMetrics {
     pub trips: u32,
 }
 
+/// A mirror's metrics: its copies' RED under cohort `mirror`, and how their answers compared.
+#[derive(Debug, Clone, Copy)]
+pub struct MirrorMetrics {
+    pub red: CohortMetrics,
+    pub compared: u32,
+    pub mismatches: u32,
+    pub skipped: u32,
+}
+
 thread_local! {
     /// The tripped gauges this VM defined, by rollout name, so a rollout gone from the config is zeroed.
     static GUARDRAIL_GAUGES: RefCell<Vec<(String, u32)>> = const { RefCell::new(Vec::new()) };
 }
 
-pub fn metric_name(base: &str, rollout: &str, cohort: Cohort) -> String {
-    format!(
-        "{base}.sluice_rollout=.={rollout};.;sluice_cohort=.={};.;",
-        cohort.as_str()
-    )
+fn labelled_name(base: &str, rollout: &str, cohort: &str) -> String {
+    format!("{base}.sluice_rollout=.={rollout};.;sluice_cohort=.={cohort};.;")
 }
+
+/// The cohort label of the copies a mirror sends to the canary.
+pub const MIRROR_COHORT: &str = "mirror";
 
 pub fn rollout_metric_name(base: &str, rollout: &str) -> String {
     format!("{base}.sluice_rollout=.={rollout};.;")
@@ -61,21 +70,51 @@ pub fn define_rollout_metrics(config: &CompiledConfig) -> Vec<[Option<CohortMetr
         .rollouts()
         .iter()
         .map(|rollout| {
-            [Cohort::Stable, Cohort::Canary].map(|cohort| {
-                Some(CohortMetrics {
-                    requests: define(
-                        MetricType::Counter,
-                        &metric_name("sluice_requests_total", &rollout.name, cohort),
-                    )?,
-                    server_errors: define(
-                        MetricType::Counter,
-                        &metric_name("sluice_responses_5xx_total", &rollout.name, cohort),
-                    )?,
-                    upstream_latency_ms: define(
-                        MetricType::Histogram,
-                        &metric_name("sluice_upstream_latency_ms", &rollout.name, cohort),
-                    )?,
-                })
+            [Cohort::Stable, Cohort::Canary]
+                .map(|cohort| define_red(&rollout.name, cohort.as_str()))
+        })
+        .collect()
+}
+
+fn define_red(rollout: &str, cohort: &str) -> Option<CohortMetrics> {
+    Some(CohortMetrics {
+        requests: define(
+            MetricType::Counter,
+            &labelled_name("sluice_requests_total", rollout, cohort),
+        )?,
+        server_errors: define(
+            MetricType::Counter,
+            &labelled_name("sluice_responses_5xx_total", rollout, cohort),
+        )?,
+        upstream_latency_ms: define(
+            MetricType::Histogram,
+            &labelled_name("sluice_upstream_latency_ms", rollout, cohort),
+        )?,
+    })
+}
+
+/// Mirror metric ids per rollout, for the rollouts whose stage mirrors (the others define none).
+pub fn define_mirror_metrics(config: &CompiledConfig) -> Vec<Option<MirrorMetrics>> {
+    config
+        .rollouts()
+        .iter()
+        .map(|rollout| {
+            rollout.mirror.as_ref()?;
+            let name = &rollout.name;
+            Some(MirrorMetrics {
+                red: define_red(name, MIRROR_COHORT)?,
+                compared: define(
+                    MetricType::Counter,
+                    &rollout_metric_name("sluice_mirror_compared_total", name),
+                )?,
+                mismatches: define(
+                    MetricType::Counter,
+                    &rollout_metric_name("sluice_mirror_mismatch_total", name),
+                )?,
+                skipped: define(
+                    MetricType::Counter,
+                    &rollout_metric_name("sluice_mirror_skipped_total", name),
+                )?,
             })
         })
         .collect()

@@ -2,10 +2,14 @@
 //! Values come through the `MetricsSource` port; the controller implements it over Prometheus' HTTP API.
 
 use crate::api::{
-    BuiltinSli, CheckStatus, CohortRolloutSpec, GuardrailSpec, MetricCheck, ThresholdRange, Verdict,
+    BuiltinSli, CheckStatus, CohortRolloutSpec, GuardrailSpec, MetricCheck, Step, ThresholdRange,
+    Verdict,
 };
 use crate::machine::{CheckOutcome, GUARDRAIL_TRIPPED};
 use crate::ports::MetricsSource;
+
+mod proof;
+use proof::breach_proven;
 
 /// The name of the built-in check of the proxies' guardrail.
 pub const GUARDRAIL_CHECK: &str = "guardrail";
@@ -17,17 +21,66 @@ pub struct Window<'a> {
     pub range: &'a str,
 }
 
+/// Whose requests a round judges: the users' canary cohort, or, in a mirror step, the copies the
+/// proxies sent to the canary (cohort `mirror`; no user is in the canary cohort then).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Judged {
+    Canary,
+    Mirror,
+}
+
+impl Judged {
+    /// What the round in `step` judges.
+    pub fn of(step: &Step) -> Judged {
+        if step.is_mirror() {
+            Judged::Mirror
+        } else {
+            Judged::Canary
+        }
+    }
+
+    /// The `sluice_cohort` label of the judged requests.
+    pub fn cohort(self) -> &'static str {
+        match self {
+            Judged::Canary => "canary",
+            Judged::Mirror => "mirror",
+        }
+    }
+
+    fn requests(self) -> &'static str {
+        match self {
+            Judged::Canary => "canary requests",
+            Judged::Mirror => "mirrored requests",
+        }
+    }
+}
+
+/// The canary requests of the window (`minSamples` counts them).
 pub fn samples_query(w: &Window<'_>) -> String {
+    samples_query_of(w, Judged::Canary)
+}
+
+/// The judged requests of the window: in a mirror step, the copies.
+pub fn samples_query_of(w: &Window<'_>, judged: Judged) -> String {
     format!(
-        "sum(increase(sluice_requests_total{{sluice_rollout=\"{}\",sluice_cohort=\"canary\"}}[{}]))",
-        w.rollout, w.range
+        "sum(increase(sluice_requests_total{{sluice_rollout=\"{}\",sluice_cohort=\"{}\"}}[{}]))",
+        w.rollout,
+        judged.cohort(),
+        w.range
     )
 }
 
-/// The checks of a round: the spec's metrics, then, while the proxies' guardrail is on (the default),
-/// the built-in critical `guardrail` check.
-pub fn round_checks(spec: &CohortRolloutSpec) -> Vec<MetricCheck> {
-    let mut checks = spec.analysis.metrics.clone();
+/// The checks of a round: the spec's metrics (`mirrorMismatch` only in a mirror step: there is no
+/// copy to compare in a user step), then, while the proxies' guardrail is on (the default), the
+/// built-in critical `guardrail` check.
+pub fn round_checks(spec: &CohortRolloutSpec, judged: Judged) -> Vec<MetricCheck> {
+    let mut checks: Vec<MetricCheck> = spec
+        .analysis
+        .metrics
+        .iter()
+        .filter(|m| judged == Judged::Mirror || m.builtin != Some(BuiltinSli::MirrorMismatch))
+        .cloned()
+        .collect();
     if GuardrailSpec::is_enabled(spec.target.guardrail.as_ref()) {
         checks.push(guardrail_check());
     }
@@ -69,6 +122,12 @@ pub fn resolve(check: &MetricCheck, w: &Window<'_>, cohort: &str) -> String {
             "100 * (1 - sum(increase(sluice_responses_5xx_total{{{selector}}}[{r}])) / sum(increase(sluice_requests_total{{{selector}}}[{r}])))",
             r = w.range
         ),
+        // Per rollout only: the filter compares each copy's answer with stable's to the same request.
+        (Some(BuiltinSli::MirrorMismatch), _) => format!(
+            "100 * sum(increase(sluice_mirror_mismatch_total{{sluice_rollout=\"{r}\"}}[{w}])) / sum(increase(sluice_mirror_compared_total{{sluice_rollout=\"{r}\"}}[{w}]))",
+            r = w.rollout,
+            w = w.range
+        ),
         (Some(BuiltinSli::LatencyP99), _) => format!(
             "histogram_quantile(0.99, sum by (le) (rate(sluice_upstream_latency_ms_bucket{{{selector}}}[{}])))",
             w.range
@@ -93,7 +152,7 @@ pub fn resolve(check: &MetricCheck, w: &Window<'_>, cohort: &str) -> String {
 fn higher_is_better(check: &MetricCheck) -> bool {
     match check.builtin {
         Some(BuiltinSli::SuccessRate) => true,
-        Some(BuiltinSli::LatencyP99 | BuiltinSli::Guardrail) => false,
+        Some(BuiltinSli::LatencyP99 | BuiltinSli::MirrorMismatch | BuiltinSli::Guardrail) => false,
         None => check
             .compare_to_stable
             .and_then(|c| c.higher_is_better)
@@ -101,7 +160,7 @@ fn higher_is_better(check: &MetricCheck) -> bool {
     }
 }
 
-/// The verdict of one value; pure, so the rules are table-tested.
+/// The verdict of one value of the canary cohort; pure, so the rules are table-tested.
 pub fn verdict(
     check: &MetricCheck,
     value: Option<f64>,
@@ -109,17 +168,29 @@ pub fn verdict(
     samples: Option<u64>,
     min_samples: u64,
 ) -> (Verdict, String) {
+    verdict_of(check, value, stable, samples, min_samples, Judged::Canary)
+}
+
+/// The verdict of one value of the judged requests.
+pub fn verdict_of(
+    check: &MetricCheck,
+    value: Option<f64>,
+    stable: Option<f64>,
+    samples: Option<u64>,
+    min_samples: u64,
+    judged: Judged,
+) -> (Verdict, String) {
     if check.builtin == Some(BuiltinSli::Guardrail) {
         return guardrail_verdict(value);
     }
     let samples = samples.unwrap_or(0);
     if samples < min_samples {
-        if let Some(proof) = breach_proven(check, value, samples, min_samples) {
+        if let Some(proof) = breach_proven(check, value, samples, min_samples, judged) {
             return (Verdict::Fail, proof);
         }
         return (
             Verdict::Inconclusive,
-            format!("{samples} canary requests, {min_samples} needed"),
+            format!("{samples} {}, {min_samples} needed", judged.requests()),
         );
     }
     let Some(value) = value.filter(|v| v.is_finite()) else {
@@ -177,81 +248,31 @@ fn guardrail_verdict(value: Option<f64>) -> (Verdict, String) {
     }
 }
 
-/// Confidence that a tiny cohort's breach is real before it fails on fewer than `minSamples` requests.
-const PROOF_CONFIDENCE: f64 = 0.99;
-
-/// Below `minSamples`, a success rate fails when the errors already seen prove it below its minimum:
-/// the one-sided 99% upper bound of the true success rate (Clopper-Pearson, exact for small counts)
-/// is below the minimum. 20 errors in 20 requests prove it; 1 in 20 does not. Other SLIs have no
-/// such count, and stay inconclusive.
-fn breach_proven(
-    check: &MetricCheck,
-    value: Option<f64>,
-    samples: u64,
-    min_samples: u64,
-) -> Option<String> {
-    let min = check.threshold_range.min?;
-    let value = value.filter(|v| v.is_finite())?;
-    if check.builtin != Some(BuiltinSli::SuccessRate) || samples == 0 {
-        return None;
-    }
-    let errors = ((samples as f64) * (1.0 - value / 100.0))
-        .round()
-        .clamp(0.0, samples as f64) as u64;
-    let upper = 100.0 * success_upper_bound(samples - errors, samples, 1.0 - PROOF_CONFIDENCE);
-    (upper < min).then(|| {
-        format!(
-            "{errors} of {samples} canary requests failed ({min_samples} needed to judge): the success \
-             rate is at most {upper:.1}% ({:.0}% confidence), below the minimum {min}",
-            PROOF_CONFIDENCE * 100.0
-        )
-    })
-}
-
-/// The p at which seeing at most `successes` of `n` has probability `alpha` (bisection on the binomial
-/// CDF, in log space so that large `n` does not underflow).
-fn success_upper_bound(successes: u64, n: u64, alpha: f64) -> f64 {
-    if successes >= n {
-        return 1.0;
-    }
-    let (mut low, mut high) = (0.0_f64, 1.0_f64);
-    for _ in 0..60 {
-        let p = (low + high) / 2.0;
-        if binomial_cdf(successes, n, p) > alpha {
-            low = p;
-        } else {
-            high = p;
-        }
-    }
-    high
-}
-
-/// P(X <= k) for X ~ Binomial(n, p), 0 < p < 1.
-fn binomial_cdf(k: u64, n: u64, p: f64) -> f64 {
-    let (ln_p, ln_q) = (p.ln(), (1.0 - p).ln());
-    // ln of C(n, i) p^i q^(n-i), built term by term.
-    let mut ln_term = n as f64 * ln_q;
-    let mut ln_sum = ln_term;
-    for i in 1..=k {
-        ln_term += ((n - i + 1) as f64).ln() - (i as f64).ln() + ln_p - ln_q;
-        let (a, b) = (ln_sum.max(ln_term), ln_sum.min(ln_term));
-        ln_sum = a + (b - a).exp().ln_1p();
-    }
-    ln_sum.exp()
-}
-
-/// Runs every check for this interval. A failed query is an Error verdict, never a pass.
+/// Runs every check for this interval on the canary cohort. A failed query is an Error verdict, never
+/// a pass.
 pub async fn analyse<M: MetricsSource>(
     source: &M,
     checks: &[MetricCheck],
     w: &Window<'_>,
     min_samples: u64,
 ) -> Vec<CheckStatus> {
-    let samples_q = samples_query(w);
+    analyse_judged(source, checks, w, min_samples, Judged::Canary).await
+}
+
+/// Runs every check for this interval on the judged requests; `compareToStable` still compares with
+/// stable. A failed query is an Error verdict, never a pass.
+pub async fn analyse_judged<M: MetricsSource>(
+    source: &M,
+    checks: &[MetricCheck],
+    w: &Window<'_>,
+    min_samples: u64,
+    judged: Judged,
+) -> Vec<CheckStatus> {
+    let samples_q = samples_query_of(w, judged);
     let samples = source.query(&samples_q).await;
     let mut out = Vec::with_capacity(checks.len());
     for check in checks {
-        let query = resolve(check, w, "canary");
+        let query = resolve(check, w, judged.cohort());
         let status = |verdict, value, stable_value, samples, message| CheckStatus {
             name: check.name.clone(),
             query: query.clone(),
@@ -308,7 +329,7 @@ pub async fn analyse<M: MetricsSource>(
                 }
             },
         };
-        let (verdict, message) = verdict(check, value, stable, samples, min_samples);
+        let (verdict, message) = verdict_of(check, value, stable, samples, min_samples, judged);
         out.push(status(verdict, value, stable, samples, message));
     }
     out

@@ -9,9 +9,13 @@ use serde::{Deserialize, Serialize};
 mod guardrail;
 mod history;
 mod phase;
+mod steps;
 pub use guardrail::GuardrailSpec;
 pub use history::{HistoryEvent, HISTORY_LIMIT};
 pub use phase::Phase;
+pub use steps::{
+    LinearSteps, MirrorStep, RingSteps, Step, StepShorthand, DEFAULT_MIRROR_TIMEOUT_MS,
+};
 
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[kube(
@@ -65,6 +69,10 @@ pub struct Target {
     /// defaults.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guardrail: Option<GuardrailSpec>,
+    /// The Envoy cluster the proxies send mirror copies to (local Envoy: the canary's cluster; Istio:
+    /// `outbound|<port>|<canary subset>|<host>`). Needed when a step mirrors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary_cluster: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
@@ -90,63 +98,6 @@ pub struct RequestMatch {
 pub enum BucketingSpec {
     BasisPoints,
     Unleash,
-}
-
-/// One stage of exposure. Every step must expose a superset of the previous one.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Step {
-    /// Eligible regions; empty = all.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub regions: Vec<String>,
-    /// Cities with population <= this are eligible; absent = all cities.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_city_population: Option<u64>,
-    /// Share of eligible users, 0..=100 in steps of 0.01.
-    pub percent: f64,
-    /// A gate: the rollout pauses before this step until a person resumes it.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub pause_before: bool,
-}
-
-/// Exactly one of `linear` or `rings` (a struct of options keeps the CRD schema structural).
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct StepShorthand {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub linear: Option<LinearSteps>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rings: Option<RingSteps>,
-}
-
-/// Flagger-style weights: `start`, `start + step`, ... up to `max` percent ("+1% every interval"),
-/// within fixed regions and city cutoff.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct LinearSteps {
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub regions: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_city_population: Option<u64>,
-    pub start: f64,
-    pub step: f64,
-    pub max: f64,
-}
-
-/// Rings: the small cities of the first region (one step per cutoff, ascending), then that whole region,
-/// then each next region whole, then every region; each at `percent` of the eligible users.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct RingSteps {
-    pub regions: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub small_city_cutoffs: Vec<u64>,
-    #[serde(default = "hundred")]
-    pub percent: f64,
-}
-
-fn hundred() -> f64 {
-    100.0
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
@@ -226,6 +177,9 @@ pub enum BuiltinSli {
     SuccessRate,
     /// p99 of the cohort's upstream latency, ms.
     LatencyP99,
+    /// Percent of the mirror's compared copies whose status class differed from stable's answer to
+    /// the same request (0..100). Judged in mirror steps only.
+    MirrorMismatch,
     /// The proxies' guardrail: analysis adds this check itself (never written in a spec).
     #[serde(skip)]
     Guardrail,

@@ -1,17 +1,23 @@
-//! The plan of a spec: its steps (shorthand expansion, validation: no step may move a user back to
-//! stable), the state machine's policy and analysis interval, and the exposure of `sluice plan`.
+//! The plan of a spec: its steps (shorthand expansion, validation: mirror steps first, and no step may
+//! move a user back to stable), the state machine's policy and analysis interval, and the exposure of
+//! `sluice plan`.
 
-use crate::api::{BucketingSpec, CohortRolloutSpec, LinearSteps, RingSteps, Step};
+use crate::api::{BucketingSpec, CohortRolloutSpec, Step};
 use crate::error::{Error, Result};
 use crate::machine::Policy;
-use cohort::City;
-use std::collections::BTreeMap;
 use std::time::Duration;
+
+mod exposure;
+mod mirror;
+mod shorthand;
+pub use exposure::{exposure, StepExposure};
+pub use mirror::mirror_stage;
+use shorthand::{linear_steps, ring_steps};
 
 /// The validated steps of a rollout.
 pub fn steps(spec: &CohortRolloutSpec) -> Result<Vec<Step>> {
     let shorthand = spec.steps_from.as_ref();
-    let steps = match (
+    let mut steps = match (
         spec.steps.is_empty(),
         shorthand.map(|s| (&s.linear, &s.rings)),
     ) {
@@ -47,6 +53,14 @@ pub fn steps(spec: &CohortRolloutSpec) -> Result<Vec<Step>> {
             ))
         }
     };
+    if let Some(m) = shorthand.and_then(|s| s.mirror.as_ref()) {
+        let first = Step {
+            mirror: Some(m.clone()),
+            ..Step::default()
+        };
+        steps.insert(0, first);
+    }
+    mirror::check_mirror_steps(&steps, spec)?;
     check_monotone(&steps)?;
     check_pushable(&steps, spec)?;
     Ok(steps)
@@ -63,7 +77,8 @@ fn check_pushable(steps: &[Step], spec: &CohortRolloutSpec) -> Result<()> {
         ));
     }
     let unleash = spec.target.bucketing == Some(BucketingSpec::Unleash);
-    for (i, s) in steps.iter().enumerate() {
+    // A mirror step's fields were checked with the mirror: it exposes no user.
+    for (i, s) in steps.iter().enumerate().filter(|(_, s)| !s.is_mirror()) {
         for (j, region) in s.regions.iter().enumerate() {
             if region.is_empty()
                 || s.regions[..j]
@@ -95,86 +110,25 @@ fn check_pushable(steps: &[Step], spec: &CohortRolloutSpec) -> Result<()> {
     Ok(())
 }
 
-fn linear_steps(l: &LinearSteps) -> Result<Vec<Step>> {
-    let field = "spec.stepsFrom.linear";
-    // Whole basis points: no float drift into a repeated or missing last step.
-    let bp = |name: &str, v: f64| -> Result<u32> {
-        let scaled = v * 100.0;
-        if !v.is_finite()
-            || !(0.0..=10_000.0).contains(&scaled)
-            || (scaled - scaled.round()).abs() > 1e-6
-        {
-            return Err(Error::invalid(
-                format!("{field}.{name}"),
-                v,
-                "must be 0..=100 in steps of 0.01",
-            ));
-        }
-        Ok(scaled.round() as u32)
-    };
-    let (start, step, max) = (
-        bp("start", l.start)?,
-        bp("step", l.step)?,
-        bp("max", l.max)?,
-    );
-    if step == 0 || start > max {
-        return Err(Error::invalid(
-            field,
-            (l.start, l.step, l.max),
-            "needs start <= max and step > 0",
-        ));
-    }
-    let mut percents: Vec<u32> = (start..max).step_by(step as usize).collect();
-    percents.push(max);
-    if percents.len() > 10_000 {
-        return Err(Error::invalid(
-            field,
-            percents.len(),
-            "more than 10000 steps",
-        ));
-    }
-    Ok(percents
-        .into_iter()
-        .map(|bp| Step {
-            regions: l.regions.clone(),
-            max_city_population: l.max_city_population,
-            percent: f64::from(bp) / 100.0,
-            pause_before: false,
-        })
-        .collect())
-}
-
-fn ring_steps(r: &RingSteps) -> Result<Vec<Step>> {
-    let Some(first) = r.regions.first() else {
-        return Err(Error::invalid(
-            "spec.stepsFrom.rings.regions",
-            "[]",
-            "name at least one region",
-        ));
-    };
-    let step = |regions: &[String], cutoff| Step {
-        regions: regions.to_vec(),
-        max_city_population: cutoff,
-        percent: r.percent,
-        pause_before: false,
-    };
-    let mut steps: Vec<Step> = r
-        .small_city_cutoffs
-        .iter()
-        .map(|&c| step(std::slice::from_ref(first), Some(c)))
-        .collect();
-    for n in 1..=r.regions.len() {
-        steps.push(step(&r.regions[..n], None));
-    }
-    // Last ring: every region (an empty list), so users outside the named regions get it too.
-    steps.push(step(&[], None));
-    Ok(steps)
-}
-
-/// Each step must expose a superset of the users of the step before it.
+/// Each step must expose a superset of the users of the step before it. A mirror step exposes no
+/// user: any step may follow one, and one may follow only another.
 pub fn check_monotone(steps: &[Step]) -> Result<()> {
     for (i, s) in steps.iter().enumerate() {
         let field = |f: &str| format!("spec.steps[{i}].{f}");
+        let prev = i.checked_sub(1).map(|p| &steps[p]);
+        if s.is_mirror() {
+            if prev.is_some_and(|p| !p.is_mirror()) {
+                return Err(Error::invalid(
+                    field("mirror"),
+                    "mirror",
+                    format!(
+                        "step {} exposes users: a mirror step after it would move them back to stable",
+                        i - 1
+                    ),
+                ));
+            }
+            continue;
+        }
         if !s.percent.is_finite() || !(0.0..=100.0).contains(&s.percent) {
             return Err(Error::invalid(
                 field("percent"),
@@ -189,7 +143,7 @@ pub fn check_monotone(steps: &[Step]) -> Result<()> {
                 "finer than the 0.01 resolution",
             ));
         }
-        let Some(prev) = i.checked_sub(1).map(|p| &steps[p]) else {
+        let Some(prev) = prev.filter(|p| !p.is_mirror()) else {
             continue;
         };
         if s.percent < prev.percent {
@@ -313,6 +267,7 @@ pub fn policy(spec: &CohortRolloutSpec, steps: &[Step]) -> Result<Policy> {
             "set exactly one of builtin or query",
         ));
     }
+    mirror::check_mismatch_checks(spec, steps)?;
     // Checked here so that a bad duration shows in status like any other invalid spec.
     interval(spec)?;
     query_range(spec)?;
@@ -343,43 +298,3 @@ pub fn interval(spec: &CohortRolloutSpec) -> Result<Duration> {
     Ok(interval)
 }
 
-/// One line of `sluice plan`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StepExposure {
-    pub step: usize,
-    pub eligible_cities: Vec<String>,
-    /// Share of the city table's population living in eligible cities, 0..=1.
-    pub population_share: f64,
-    /// Expected share of users exposed, assuming users spread like population: share x percent.
-    pub user_share: f64,
-}
-
-pub fn exposure(steps: &[Step], cities: &BTreeMap<String, City>) -> Vec<StepExposure> {
-    let total: u64 = cities.values().map(|c| c.population).sum();
-    steps
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let eligible: Vec<(&String, &City)> = cities
-                .iter()
-                .filter(|(_, c)| {
-                    s.regions.is_empty()
-                        || s.regions.iter().any(|r| r.eq_ignore_ascii_case(&c.region))
-                })
-                .filter(|(_, c)| s.max_city_population.is_none_or(|cut| c.population <= cut))
-                .collect();
-            let population: u64 = eligible.iter().map(|(_, c)| c.population).sum();
-            let population_share = if total == 0 {
-                0.0
-            } else {
-                population as f64 / total as f64
-            };
-            StepExposure {
-                step: i,
-                eligible_cities: eligible.iter().map(|(k, _)| (*k).clone()).collect(),
-                population_share,
-                user_share: population_share * s.percent / 100.0,
-            }
-        })
-        .collect()
-}

@@ -1,20 +1,41 @@
 //! What a round reports: the status condition, and the alert for people and machines.
 
-use crate::api::{CohortRolloutStatus, Condition, Phase};
+use crate::api::{CohortRolloutStatus, Condition, Phase, Step};
 use crate::apply;
 use crate::machine::{Action, Policy, State};
 use crate::plan;
 use crate::ports::{Alert, AlertKind};
 
-pub(crate) fn describe(action: Option<&Action>, s: State) -> (&'static str, &'static str, String) {
+/// Said when a round leaves the mirror stage for the first user step.
+pub const MIRROR_PASSED: &str = "the mirror stage passed: users now reach the canary";
+
+/// The condition of a round that decided `action`, leaving the rollout in state `s` of `steps`.
+pub(crate) fn describe(
+    action: Option<&Action>,
+    s: State,
+    steps: &[Step],
+) -> (&'static str, &'static str, String) {
+    let in_force = steps.get(s.step);
+    let in_mirror = in_force.is_some_and(Step::is_mirror);
     match action {
-        Some(Action::Advance) => ("True", "StepAdvanced", format!("step {} in force", s.step)),
+        Some(Action::Advance) => {
+            let mirror = in_force.and_then(|step| step.mirror.as_ref());
+            let left_mirror = s.step > 0 && steps.get(s.step - 1).is_some_and(Step::is_mirror);
+            let message = match mirror {
+                Some(m) => format!(
+                    "step {} in force: the mirror stage, {}% of {} requests copied to the canary, \
+                     answers dropped; no user is exposed",
+                    s.step,
+                    m.percent,
+                    m.methods_text()
+                ),
+                None if left_mirror => format!("step {} in force: {MIRROR_PASSED}", s.step),
+                None => format!("step {} in force", s.step),
+            };
+            ("True", "StepAdvanced", message)
+        }
         Some(Action::Promote) => ("True", "Promoted", "every user is on the canary".into()),
-        Some(Action::Rollback(why)) => (
-            "False",
-            "RolledBack",
-            format!("everyone back to stable: {why}"),
-        ),
+        Some(Action::Rollback(why)) => ("False", "RolledBack", rollback_message(why, in_mirror)),
         Some(Action::Pause(why)) => ("Unknown", "Paused", why.clone()),
         Some(Action::Hold(why)) => ("True", "Holding", format!("step {}: {why}", s.step)),
         // Nothing decided this round: say where the rollout stands.
@@ -32,6 +53,19 @@ pub(crate) fn describe(action: Option<&Action>, s: State) -> (&'static str, &'st
             Phase::RolledBack => ("False", "RolledBack", "everyone back to stable".into()),
             Phase::Promoted => ("True", "Promoted", "every user is on the canary".into()),
         },
+    }
+}
+
+/// What a rollback did. In a mirror step no user was in the canary: mirror steps come only before the
+/// first user step, and a plan edit that would move the step in force back to one is refused.
+pub(crate) fn rollback_message(why: &str, in_mirror: bool) -> String {
+    if in_mirror {
+        format!(
+            "rolled back in the mirror stage: {why}; no user was exposed to the canary in this run \
+             (it got only copies of requests, and their answers were dropped)"
+        )
+    } else {
+        format!("everyone back to stable: {why}")
     }
 }
 
@@ -61,12 +95,20 @@ pub(crate) fn alert(
     let cities = stage
         .max_city_population
         .map_or("all cities".to_string(), |c| format!("cities up to {c}"));
-    let headline = match kind {
-        AlertKind::Step => format!("sluice: {} is at step {} ({}% of users in {where_}, {cities})", name, status.current_step, stage.percent),
-        AlertKind::Pause => format!("sluice: {} paused at step {}: {message}", name, status.current_step),
-        AlertKind::Rollback => format!("sluice: {} ROLLED BACK at step {}: {message}. The canary keeps running for inspection.", name, status.current_step),
-        AlertKind::Promotion => format!("sluice: {} promoted: every user is on the canary", name),
-        AlertKind::Hold => format!("sluice: {} has held at step {} for {message}", name, status.current_step),
+    let step = status.current_step;
+    let headline = match (kind, &stage.mirror) {
+        (AlertKind::Step, Some(m)) => format!(
+            "sluice: {name} is at step {step}, the mirror stage: {}% of {} requests copied to the canary, answers dropped; no user is exposed",
+            m.percent,
+            m.methods_text()
+        ),
+        (AlertKind::Pause, Some(_)) => format!("sluice: {name} paused at step {step}, the mirror stage (no user is exposed): {message}"),
+        (AlertKind::Step, None) if message.contains(MIRROR_PASSED) => format!("sluice: {name} is at step {step} ({}% of users in {where_}, {cities}): {MIRROR_PASSED}", stage.percent),
+        (AlertKind::Step, _) => format!("sluice: {} is at step {} ({}% of users in {where_}, {cities})", name, status.current_step, stage.percent),
+        (AlertKind::Pause, _) => format!("sluice: {} paused at step {}: {message}", name, status.current_step),
+        (AlertKind::Rollback, _) => format!("sluice: {} ROLLED BACK at step {}: {message}. The canary keeps running for inspection.", name, status.current_step),
+        (AlertKind::Promotion, _) => format!("sluice: {} promoted: every user is on the canary", name),
+        (AlertKind::Hold, _) => format!("sluice: {} has held at step {} for {message}", name, status.current_step),
     };
     Alert {
         text: headline,

@@ -8,7 +8,7 @@ mod spec_fixture;
 
 use futures::executor::block_on;
 use rollout::analysis::{
-    analyse, guardrail_check, outcome, resolve, round_checks, samples_query, verdict, Window,
+    analyse, guardrail_check, outcome, resolve, round_checks, samples_query, verdict, Judged, Window,
     GUARDRAIL_CHECK,
 };
 use rollout::api::{MetricCheck, Verdict};
@@ -80,7 +80,7 @@ fn a_round_carries_the_guardrail_check_unless_the_spec_turns_the_guardrail_off()
         if let Some(g) = guardrail {
             doc["target"]["guardrail"] = g;
         }
-        round_checks(&spec(doc))
+        round_checks(&spec(doc), Judged::Canary)
     };
     let on = vec![("ok", false), (GUARDRAIL_CHECK, true)];
     assert_eq!(names_and_critical(&with(None)), on, "absent = on");

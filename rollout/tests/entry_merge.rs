@@ -24,6 +24,7 @@ fn step(regions: &[&str], max_city_population: Option<u64>, percent: f64) -> Ste
         max_city_population,
         percent,
         pause_before: false,
+        mirror: None,
     }
 }
 

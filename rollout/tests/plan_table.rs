@@ -180,6 +180,7 @@ fn exposure_scales_by_percent_and_handles_an_empty_table() {
         max_city_population: cut,
         percent,
         pause_before: false,
+        mirror: None,
     })
     .collect();
     let got = plan::exposure(&steps, &cities());
@@ -195,6 +196,7 @@ fn exposure_scales_by_percent_and_handles_an_empty_table() {
         eligible_cities: vec![],
         population_share: 0.0,
         user_share: 0.0,
+        copied_share: 0.0,
     };
     assert_eq!(empty, vec![zero(0), zero(1)]);
 }

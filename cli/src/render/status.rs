@@ -30,7 +30,11 @@ fn status_cells(status: &CohortRolloutStatus) -> Vec<String> {
     vec![
         format!("{:?}", status.phase),
         status.current_step.to_string(),
-        stage.map_or("-".into(), |s| s.percent.to_string()),
+        // In the mirror stage no user is exposed: the canary gets copies only.
+        stage.map_or("-".into(), |s| match &s.mirror {
+            Some(m) => format!("0 (mirror {}%)", m.percent),
+            None => s.percent.to_string(),
+        }),
         regions,
         stage
             .and_then(|s| s.max_city_population)
@@ -148,6 +152,18 @@ mod tests {
         assert_eq!(all.lines().collect::<Vec<_>>(), expected, "\n{all}");
         let one = status_table(&rollouts, false);
         assert!(one.starts_with("NAME       PHASE"), "{one}");
+    }
+
+    #[test]
+    fn a_rollout_in_the_mirror_stage_shows_no_user_exposed_and_the_mirror_share() {
+        let mirroring = json!({
+            "phase": "Progressing", "currentStep": 0, "configGeneration": 3,
+            "stage": {"mirror": {"percent": 10.0}},
+            "conditions": [{"type": "Progressing", "status": "True", "reason": "StepAdvanced", "message": "step 0 in force"}],
+        });
+        let table = status_table(&[rollout("checkout", Some(mirroring))], false);
+        let row: Vec<&str> = table.lines().nth(1).unwrap().split("   ").map(str::trim).filter(|c| !c.is_empty()).collect();
+        assert_eq!(row[..4], ["checkout", "Progressing", "0", "0 (mirror 10%)"], "\n{table}");
     }
 
     #[test]

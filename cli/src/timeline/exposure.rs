@@ -220,6 +220,7 @@ mod tests {
             max_city_population: cutoff,
             percent,
             pause_before: false,
+            mirror: None,
         }
     }
 

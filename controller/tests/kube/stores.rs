@@ -35,6 +35,7 @@ async fn wasm_plugin_store_loads_plugin_config_and_applies_only_that_field() {
         max_city_population: Some(100_000),
         percent: 10.0,
         pause_before: false,
+        mirror: None,
     };
     let merged = merge(
         &loaded,
@@ -58,6 +59,7 @@ async fn wasm_plugin_store_never_writes_what_the_filter_would_reject() {
         max_city_population: None,
         percent: 150.0,
         pause_before: false,
+        mirror: None,
     };
     config.rollouts.push(rollout_entry(
         "checkout",

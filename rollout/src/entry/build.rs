@@ -1,6 +1,7 @@
 //! This rollout's entry for a step and a phase, and who owns it.
 
 use crate::api::{BucketingSpec, GuardrailSpec, Phase, Step, Target};
+use crate::plan;
 use cohort::{
     Bucketing, Guardrail, RequestMatch, Rollout, RolloutState, SluiceConfig, Stage,
     DEFAULT_ROUTING_HEADER,
@@ -52,6 +53,11 @@ pub fn rollout_entry(name: &str, target: &Target, step: &Step, phase: Phase) -> 
             regions: step.regions.clone(),
             max_city_population: step.max_city_population,
             percent: step.percent,
+            // The plan refuses a mirror step without a `canaryCluster`; an empty one would be
+            // refused by the filter's compile step, never pushed.
+            mirror: step.mirror.as_ref().map(|m| {
+                plan::mirror_stage(m, target.canary_cluster.as_deref().unwrap_or_default())
+            }),
         },
         state: match phase {
             Phase::Progressing => RolloutState::Progressing,

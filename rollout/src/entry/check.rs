@@ -3,7 +3,7 @@
 
 use super::build::owned_entry;
 use super::order::{match_key, merge, shadowing};
-use crate::api::{CohortRolloutStatus, Phase, Step, Target};
+use crate::api::{CohortRolloutStatus, MirrorStep, Phase, Step, Target};
 use crate::error::{Error, Result};
 use crate::plan;
 use cohort::{Rollout, RolloutState, SluiceConfig};
@@ -39,6 +39,11 @@ pub fn check_entry(
                 max_city_population: e.stage.max_city_population,
                 percent: e.stage.percent,
                 pause_before: false,
+                mirror: e.stage.mirror.as_ref().map(|m| MirrorStep {
+                    percent: m.percent,
+                    methods: m.methods.clone(),
+                    timeout_ms: Some(m.timeout_ms),
+                }),
             };
             (0, stage)
         }),
@@ -148,7 +153,8 @@ fn check_stage_in_force(step: usize, serving: &Step, steps: &[Step], recorded: b
     Ok(())
 }
 
-/// The same exposure, written alike or not (regions are case-insensitive and unordered).
+/// The same exposure (or the same mirror), written alike or not (regions are case-insensitive and
+/// unordered).
 fn same_stage(a: &Step, b: &Step) -> bool {
     let regions = |s: &Step| {
         let mut r: Vec<String> = s.regions.iter().map(|r| r.to_ascii_lowercase()).collect();
@@ -157,6 +163,7 @@ fn same_stage(a: &Step, b: &Step) -> bool {
         r
     };
     a.percent == b.percent
+        && a.mirror == b.mirror
         && a.max_city_population == b.max_city_population
         && regions(a) == regions(b)
 }

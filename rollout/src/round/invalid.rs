@@ -3,7 +3,7 @@
 
 use super::history;
 use super::types::{entry_name, save_if_changed, Io, Round, Target};
-use crate::analysis::{self, Window};
+use crate::analysis::{self, Judged, Window};
 use crate::api::{CheckStatus, CohortRolloutStatus, Phase, Verdict};
 use crate::apply::{self, Pending};
 use crate::command::Command;
@@ -13,7 +13,7 @@ use crate::machine::Action;
 use crate::outbox;
 use crate::plan;
 use crate::ports::{AlertKind, AlertSink, ConfigStore, MetricsSource, StatusStore};
-use crate::report::{alert, not_applied_text, now_applied_alert, set_condition};
+use crate::report::{alert, not_applied_text, now_applied_alert, rollback_message, set_condition};
 use cohort::{RolloutState, SluiceConfig};
 
 /// An invalid spec changes nothing that is serving and says so in status; a person's abort still
@@ -100,8 +100,9 @@ where
         (None, Some(_), Some(_)) => Some(Action::Rollback("aborted by a person".into())),
         _ => None,
     };
+    let in_mirror = status.stage.as_ref().is_some_and(|s| s.is_mirror());
     let message = match &decided {
-        Some(Action::Rollback(why)) => format!("everyone back to stable: {why}"),
+        Some(Action::Rollback(why)) => rollback_message(why, in_mirror),
         _ => String::new(),
     };
     let before = previous.as_ref().map(|p| p.phase);
@@ -140,6 +141,11 @@ where
     }
     if let Some(why) = &breach {
         let reason = format!("{why} (the spec is invalid; the stage in force was still watched)");
+        let reason = if in_mirror {
+            rollback_message(&reason, true)
+        } else {
+            reason
+        };
         let mut alert = alert(t.name, t.namespace, &status, AlertKind::Rollback, &reason);
         if let Err(why) = &pushed {
             alert.text = not_applied_text(t.name, &status, why);
@@ -147,6 +153,11 @@ where
         outbox::queue(&mut status, alert, round.now);
     } else if abort.is_some() {
         let reason = "aborted by a person (the spec is invalid)";
+        let reason = &if in_mirror {
+            rollback_message(reason, true)
+        } else {
+            reason.to_string()
+        };
         let mut alert = alert(t.name, t.namespace, &status, AlertKind::Rollback, reason);
         if let Err(why) = &pushed {
             alert.text = not_applied_text(t.name, &status, why);
@@ -183,8 +194,9 @@ async fn watch_stage<M: MetricsSource, C, S, A>(
         rollout: entry_name(t),
         range: &range,
     };
-    let metrics = analysis::round_checks(t.spec);
-    let checks = analysis::analyse(io.metrics, &metrics, &window, a.min_samples).await;
+    let judged = status.stage.as_ref().map_or(Judged::Canary, Judged::of);
+    let metrics = analysis::round_checks(t.spec, judged);
+    let checks = analysis::analyse_judged(io.metrics, &metrics, &window, a.min_samples, judged).await;
     let failed: Vec<(&CheckStatus, bool)> = checks
         .iter()
         .zip(&metrics)

@@ -2,7 +2,7 @@
 //! this interval's analysis to the state machine, save status, push the config for the resulting stage,
 //! alert. Everything outside is reached through the ports; whether to analyse is the caller's schedule.
 
-use crate::analysis::{self, Window};
+use crate::analysis::{self, Judged, Window};
 use crate::api::{CohortRolloutStatus, Phase};
 use crate::apply::{self, Pending};
 use crate::entry::{check_entry, owned_entry, owner_in, owner_of};
@@ -95,9 +95,12 @@ where
             rollout: entry_name(t),
             range: &range,
         };
-        let metrics = analysis::round_checks(t.spec);
+        // In a mirror step the checks judge the copies the canary answered: no user is in it.
+        let judged = Judged::of(&steps[state.step]);
+        let metrics = analysis::round_checks(t.spec, judged);
+        let min_samples = t.spec.analysis.min_samples;
         let checks =
-            analysis::analyse(io.metrics, &metrics, &window, t.spec.analysis.min_samples).await;
+            analysis::analyse_judged(io.metrics, &metrics, &window, min_samples, judged).await;
         let outcomes: Vec<CheckOutcome> = checks
             .iter()
             .zip(&metrics)
@@ -132,7 +135,7 @@ where
         entry_name(t),
         &owner_of(t.namespace, t.name),
     ));
-    let (cond_status, reason, message) = describe(action.as_ref(), next);
+    let (cond_status, reason, message) = describe(action.as_ref(), next, &steps);
     let before = previous.as_ref().filter(|_| !started).map(|p| p.phase);
     history::record(
         &mut status,

@@ -1,0 +1,234 @@
+#![cfg(test)]
+//! The mirror stage in a real Envoy with the real .wasm: the filter copies a share of the idempotent
+//! requests to the canary, no user ever gets the canary's answer or waits for it, and the copies'
+//! RED metrics, comparisons and guardrail come out per rollout.
+
+mod common;
+
+use common::http;
+use common::load::{Served, Users};
+use common::Stack;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const MIRROR_REQUESTS: &str =
+    "sluice_requests_total{sluice_rollout=\"shop\",sluice_cohort=\"mirror\"}";
+const MIRROR_5XX: &str =
+    "sluice_responses_5xx_total{sluice_rollout=\"shop\",sluice_cohort=\"mirror\"}";
+const COMPARED: &str = "sluice_mirror_compared_total{sluice_rollout=\"shop\"}";
+const MISMATCHES: &str = "sluice_mirror_mismatch_total{sluice_rollout=\"shop\"}";
+const TRIPPED: &str = "sluice_guardrail_tripped{sluice_rollout=\"shop\"}";
+
+/// Rollout `shop` in its mirror stage: no user on the canary, `mirror` copying to cluster `canary`.
+fn config(generation: u64, mirror: Option<Value>) -> Value {
+    let mut stage = json!({"percent": 0});
+    if let Some(mirror) = mirror {
+        stage["mirror"] = mirror;
+    }
+    json!({"generation": generation, "rollouts": [{"name": "shop", "stage": stage}]})
+}
+
+/// What an upstream answered, by method: `(users, copies)`.
+fn upstream_stats(port: u16) -> Value {
+    let r = http::get(port, "/__stats", &[]).unwrap();
+    serde_json::from_slice(&r.body).unwrap()
+}
+
+fn count(stats: &Value, kind: &str, method: &str) -> u64 {
+    stats[kind][method].as_u64().unwrap_or(0)
+}
+
+fn send(stack: &Stack, method: &str, user: &str, body: &[u8]) -> http::Response {
+    let r = http::request(
+        stack.listener,
+        method,
+        "/cart",
+        &[("x-user-id", user.as_bytes())],
+        body,
+    )
+    .unwrap();
+    assert_eq!(r.status, 200, "{method} as {user}");
+    r
+}
+
+/// Waits until the proxy has counted `expected` copies' answers (they leave after the users' requests).
+fn settled(stack: &Stack, what: &str) -> f64 {
+    let mut last = -1.0;
+    stack.eventually(Duration::from_secs(10), what, || {
+        let now = stack.metric(MIRROR_REQUESTS).unwrap_or(0.0);
+        let still = now == last;
+        last = now;
+        std::thread::sleep(Duration::from_millis(300));
+        still
+    });
+    last
+}
+
+#[test]
+fn the_mirror_copies_its_share_of_idempotent_requests_and_no_user_gets_the_canary() {
+    let stack = Stack::start(&config(
+        1,
+        Some(json!({"percent": 25, "cluster": "canary"})),
+    ));
+    let (gets, others) = (800, 100);
+    for i in 0..gets {
+        let r = send(&stack, "GET", &format!("user-{i}"), b"");
+        assert_eq!(r.header("x-served-by"), Some(&b"stable"[..]), "user-{i}");
+    }
+    for i in 0..others {
+        let user = format!("user-{i}");
+        for method in ["POST", "DELETE", "PUT"] {
+            let r = send(&stack, method, &user, b"{\"item\": 1}");
+            assert_eq!(r.header("x-served-by"), Some(&b"stable"[..]));
+        }
+        for method in ["HEAD", "OPTIONS"] {
+            send(&stack, method, &user, b"");
+        }
+    }
+    let answered = settled(&stack, "the copies' answers to be counted");
+    let canary = upstream_stats(stack.canary);
+    let stable = upstream_stats(stack.stable);
+    let copied_gets = count(&canary, "mirror", "GET");
+    let copied_safe = count(&canary, "mirror", "HEAD") + count(&canary, "mirror", "OPTIONS");
+    println!(
+        "mirror 25%: canary got {copied_gets} of {gets} GETs ({:.1}%), {copied_safe} of {} HEAD/OPTIONS, \
+         users' requests at the canary: {}; stable served {}",
+        100.0 * copied_gets as f64 / gets as f64,
+        2 * others,
+        canary["user"],
+        stable["user"]
+    );
+    assert_eq!(
+        canary["user"],
+        json!({}),
+        "no user request reached the canary"
+    );
+    assert_eq!(count(&stable, "user", "GET"), gets);
+    // 25% of 800: mean 200, sd 12; 140..=260 is five sd either way.
+    assert!(
+        (140..=260).contains(&copied_gets),
+        "{copied_gets} GETs copied"
+    );
+    assert!(
+        (20..=80).contains(&copied_safe),
+        "{copied_safe} HEAD/OPTIONS copied"
+    );
+    for method in ["POST", "DELETE", "PUT"] {
+        assert_eq!(
+            count(&canary, "mirror", method),
+            0,
+            "{method} is never copied by default"
+        );
+    }
+    // The copies' own metrics, per rollout, and every one compared with stable's answer.
+    assert_eq!(answered as u64, copied_gets + copied_safe);
+    assert_eq!(stack.metric(MIRROR_5XX), Some(0.0));
+    assert_eq!(stack.metric(COMPARED), Some(answered));
+    assert_eq!(stack.metric(MISMATCHES), Some(0.0));
+}
+
+#[test]
+fn a_listed_method_is_copied_with_its_body_and_others_are_not() {
+    let mirror = json!({"percent": 100, "methods": ["GET", "POST"], "cluster": "canary"});
+    let stack = Stack::start(&config(1, Some(mirror)));
+    send(&stack, "POST", "alice", b"{\"order\": 42}");
+    send(&stack, "DELETE", "alice", b"");
+    send(&stack, "HEAD", "alice", b"");
+    settled(&stack, "the copy's answer to be counted");
+    let canary = upstream_stats(stack.canary);
+    assert_eq!(count(&canary, "mirror", "POST"), 1);
+    assert_eq!(canary["last_mirror_body"], json!("{\"order\": 42}"));
+    assert_eq!(count(&canary, "mirror", "DELETE"), 0);
+    assert_eq!(
+        count(&canary, "mirror", "HEAD"),
+        0,
+        "listing methods replaces the defaults"
+    );
+    assert_eq!(canary["user"], json!({}));
+}
+
+#[test]
+fn a_failing_canary_mismatches_trips_the_guardrail_and_stops_being_copied() {
+    let stack = Stack::start(&config(
+        1,
+        Some(json!({"percent": 100, "cluster": "canary"})),
+    ));
+    stack.control_upstream(stack.canary, &json!({"error_rate": 1.0}));
+    for i in 0..60 {
+        let r = send(&stack, "GET", &format!("user-{i}"), b"");
+        assert_eq!(r.header("x-served-by"), Some(&b"stable"[..]));
+    }
+    stack.eventually(Duration::from_secs(5), "the guardrail to trip", || {
+        stack.metric(TRIPPED) == Some(1.0)
+    });
+    let answered = settled(&stack, "the copies' answers to be counted");
+    assert_eq!(stack.metric(MIRROR_5XX), Some(answered));
+    assert_eq!(stack.metric(MISMATCHES), stack.metric(COMPARED));
+    assert!(answered >= 20.0, "{answered} copies before the trip");
+    // Tripped: the canary gets no more copies while users go on.
+    let before = count(&upstream_stats(stack.canary), "mirror", "GET");
+    for i in 0..50 {
+        send(&stack, "GET", &format!("later-{i}"), b"");
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let after = count(&upstream_stats(stack.canary), "mirror", "GET");
+    println!("failing canary: {answered} copies (all 5xx, all mismatched) until the guardrail tripped; {} after", after - before);
+    assert_eq!(after, before, "a tripped guardrail stops the copies");
+}
+
+fn p99_ms(served: &[Served]) -> f64 {
+    let mut ms: Vec<f64> = served
+        .iter()
+        .map(|s| (s.answered - s.sent).as_secs_f64() * 1000.0)
+        .collect();
+    ms.sort_by(f64::total_cmp);
+    ms[(ms.len() * 99 / 100).min(ms.len() - 1)]
+}
+
+/// Users' latency with every request copied to a canary that takes 300 ms, beside the same load
+/// without a mirror; a user waiting for the copy would take 300 ms or more.
+#[test]
+fn mirroring_adds_no_latency_to_users() {
+    const CANARY_DELAY_MS: f64 = 300.0;
+    let mirror = json!({"percent": 100, "cluster": "canary"});
+    let stack = Stack::start(&config(1, None));
+    stack.control_upstream(stack.canary, &json!({"delay_ms": CANARY_DELAY_MS}));
+    let run = |label: &str| {
+        let users = Users::start(stack.listener, 4, 50);
+        std::thread::sleep(Duration::from_secs(3));
+        let served = users.stop();
+        assert!(
+            served
+                .iter()
+                .all(|s| s.version == "stable" && s.status == 200),
+            "{label}"
+        );
+        (served.len(), p99_ms(&served))
+    };
+    let mut rounds = Vec::new();
+    for round in 0..2 {
+        stack.update_config(&config(2 + 2 * round, None).to_string());
+        std::thread::sleep(Duration::from_millis(500));
+        let without = run("without mirror");
+        stack.update_config(&config(3 + 2 * round, Some(mirror.clone())).to_string());
+        std::thread::sleep(Duration::from_millis(500));
+        let with = run("with mirror");
+        rounds.push((without, with));
+    }
+    let copies = settled(&stack, "the copies' answers to be counted");
+    for ((n0, p0), (n1, p1)) in &rounds {
+        println!(
+            "user p99 without mirror {p0:.2} ms ({n0} requests), with 100% copied to a {CANARY_DELAY_MS} ms \
+             canary {p1:.2} ms ({n1} requests): ratio {:.2}",
+            p1 / p0
+        );
+    }
+    println!("{copies} copies answered by the canary");
+    assert!(copies > 100.0, "the canary got the copies");
+    for (_, (_, p99)) in &rounds {
+        assert!(
+            *p99 < CANARY_DELAY_MS,
+            "users waited for the canary: p99 {p99:.1} ms"
+        );
+    }
+}
