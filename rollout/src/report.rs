@@ -6,6 +6,9 @@ use crate::machine::{Action, Policy, State};
 use crate::plan;
 use crate::ports::{Alert, AlertKind};
 
+/// How the message of a rollback in the mirror stage starts.
+const MIRROR_ROLLBACK: &str = "rolled back in the mirror stage: ";
+
 /// Said when a round leaves the mirror stage for the first user step.
 pub const MIRROR_PASSED: &str = "the mirror stage passed: users now reach the canary";
 
@@ -61,8 +64,8 @@ pub(crate) fn describe(
 pub(crate) fn rollback_message(why: &str, in_mirror: bool) -> String {
     if in_mirror {
         format!(
-            "rolled back in the mirror stage: {why}; no user was exposed to the canary in this run \
-             (it got only copies of requests, and their answers were dropped)"
+            "{MIRROR_ROLLBACK}{why}; no user was exposed to the canary in this run (it got only \
+             copies of requests, and their answers were dropped)"
         )
     } else {
         format!("everyone back to stable: {why}")
@@ -101,6 +104,10 @@ pub(crate) fn alert(
             "sluice: {name} is at step {step}, the mirror stage: {}% of {} requests copied to the canary, answers dropped; no user is exposed",
             m.percent,
             m.methods_text()
+        ),
+        (AlertKind::Rollback, Some(_)) => format!(
+            "sluice: {name} ROLLED BACK in the mirror stage (step {step}): {}. The canary keeps running for inspection.",
+            message.strip_prefix(MIRROR_ROLLBACK).unwrap_or(message)
         ),
         (AlertKind::Pause, Some(_)) => format!("sluice: {name} paused at step {step}, the mirror stage (no user is exposed): {message}"),
         (AlertKind::Step, None) if message.contains(MIRROR_PASSED) => format!("sluice: {name} is at step {step} ({}% of users in {where_}, {cities}): {MIRROR_PASSED}", stage.percent),

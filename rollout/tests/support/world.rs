@@ -12,7 +12,8 @@ use rollout::{Error, Result};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-/// Config, status and alerts in memory; SLIs from `success_rate`, `samples` and `guardrail_tripped`.
+/// Config, status and alerts in memory; SLIs from `success_rate`, `samples`, `guardrail_tripped` and
+/// `mirror_mismatch`.
 pub struct World {
     pub config: Mutex<SluiceConfig>,
     pub status: Mutex<HashMap<String, CohortRolloutStatus>>,
@@ -23,6 +24,8 @@ pub struct World {
     /// `sluice_guardrail_tripped` of the busiest proxy over the window: 1 once the proxies cut the
     /// canary off.
     pub guardrail_tripped: Mutex<f64>,
+    /// Percent of the mirror's compared copies whose status class differed from stable's.
+    pub mirror_mismatch: Mutex<f64>,
     /// The next stores fail with this error (each failure used once).
     pub store_failures: Mutex<Vec<Error>>,
     /// Before the next store, another writer replaces the document with this one (a lost race: 409).
@@ -47,6 +50,7 @@ impl World {
             success_rate: Mutex::new(100.0),
             samples: Mutex::new(1000.0),
             guardrail_tripped: Mutex::new(0.0),
+            mirror_mismatch: Mutex::new(0.0),
             store_failures: Mutex::new(vec![]),
             concurrent_write: Mutex::new(None),
             stores: Mutex::new(0),
@@ -136,7 +140,9 @@ impl AlertSink for World {
 impl MetricsSource for World {
     async fn query(&self, promql: &str) -> std::result::Result<Option<f64>, String> {
         self.queries.lock().unwrap().push(promql.to_string());
-        Ok(Some(if promql.starts_with("100 *") {
+        Ok(Some(if promql.contains("sluice_mirror_mismatch_total") {
+            *self.mirror_mismatch.lock().unwrap()
+        } else if promql.starts_with("100 *") {
             *self.success_rate.lock().unwrap()
         } else if promql.contains("sluice_guardrail_tripped") {
             *self.guardrail_tripped.lock().unwrap()
