@@ -231,6 +231,7 @@ fn plan(rollout: &Path, cities: &Path) -> Result<String> {
     Ok(render::plan_table(
         &steps,
         &rollout::plan::exposure(&steps, &table),
+        rollout.spec.target.canary_cluster.as_deref(),
     ))
 }
 

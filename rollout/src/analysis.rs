@@ -185,7 +185,7 @@ pub fn verdict_of(
     }
     let samples = samples.unwrap_or(0);
     if samples < min_samples {
-        if let Some(proof) = breach_proven(check, value, samples, min_samples, judged) {
+        if let Some(proof) = breach_proven(check, value, samples, min_samples, judged.requests()) {
             return (Verdict::Fail, proof);
         }
         return (

@@ -297,4 +297,3 @@ pub fn interval(spec: &CohortRolloutSpec) -> Result<Duration> {
     }
     Ok(interval)
 }
-

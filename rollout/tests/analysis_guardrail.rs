@@ -8,8 +8,8 @@ mod spec_fixture;
 
 use futures::executor::block_on;
 use rollout::analysis::{
-    analyse, guardrail_check, outcome, resolve, round_checks, samples_query, verdict, Judged, Window,
-    GUARDRAIL_CHECK,
+    analyse, guardrail_check, outcome, resolve, round_checks, samples_query, verdict, Judged,
+    Window, GUARDRAIL_CHECK,
 };
 use rollout::api::{MetricCheck, Verdict};
 use rollout::ports::MetricsSource;

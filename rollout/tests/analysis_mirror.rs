@@ -58,18 +58,25 @@ fn a_mirror_step_is_judged_on_the_mirror_cohort() {
     assert_eq!(Judged::of(&mirror_step), Judged::Mirror);
     assert_eq!(Judged::of(&Step::default()), Judged::Canary);
     assert_eq!(samples_query_of(&WINDOW, Judged::Mirror), MIRROR_COPIES);
-    let mismatch = check(json!({"name": "m", "builtin": "mirrorMismatch", "thresholdRange": {"max": 1}}));
+    let mismatch =
+        check(json!({"name": "m", "builtin": "mirrorMismatch", "thresholdRange": {"max": 1}}));
     assert_eq!(resolve(&mismatch, &WINDOW, "mirror"), MISMATCH);
 }
 
 #[test]
 fn every_check_reads_the_copies_and_compares_with_stable() {
     let sr = check(json!({"name": "sr", "builtin": "successRate", "thresholdRange": {"min": 99}}));
-    let p99 = check(json!({"name": "p99", "builtin": "latencyP99", "thresholdRange": {"max": 1000},
-        "compareToStable": {"maxRelativeDegradation": 0.2}}));
-    let custom = check(json!({"name": "custom", "query": "errors{cohort=\"{{cohort}}\"}",
-        "thresholdRange": {"max": 5}}));
-    let mismatch = check(json!({"name": "mismatch", "builtin": "mirrorMismatch", "thresholdRange": {"max": 1}}));
+    let p99 = check(
+        json!({"name": "p99", "builtin": "latencyP99", "thresholdRange": {"max": 1000},
+        "compareToStable": {"maxRelativeDegradation": 0.2}}),
+    );
+    let custom = check(
+        json!({"name": "custom", "query": "errors{cohort=\"{{cohort}}\"}",
+        "thresholdRange": {"max": 5}}),
+    );
+    let mismatch = check(
+        json!({"name": "mismatch", "builtin": "mirrorMismatch", "thresholdRange": {"max": 1}}),
+    );
     let fake = FakeMetrics::default()
         .answer(MIRROR_COPIES, Some(400.0))
         .answer(resolve(&sr, &WINDOW, "mirror"), Some(99.5))
@@ -92,7 +99,11 @@ fn every_check_reads_the_copies_and_compares_with_stable() {
             ("mismatch", Verdict::Fail, None),
         ]
     );
-    assert!(got[3].message.contains("above the maximum 1"), "{:?}", got[3]);
+    assert!(
+        got[3].message.contains("above the maximum 1"),
+        "{:?}",
+        got[3]
+    );
     let asked = fake.asked.lock().unwrap().clone();
     assert!(
         asked.iter().all(|q| !q.contains("\"canary\"")),
@@ -108,7 +119,13 @@ fn a_mirror_step_without_copies_holds() {
         let fake = FakeMetrics::default()
             .answer(MIRROR_COPIES, copies)
             .answer(resolve(&sr, &WINDOW, "mirror"), None);
-        let got = block_on(analyse_judged(&fake, &[sr.clone()], &WINDOW, 10, Judged::Mirror));
+        let got = block_on(analyse_judged(
+            &fake,
+            std::slice::from_ref(&sr),
+            &WINDOW,
+            10,
+            Judged::Mirror,
+        ));
         assert_eq!(got[0].verdict, Verdict::Inconclusive, "{copies:?}");
         assert_eq!(got[0].message, "0 mirrored requests, 10 needed");
     }

@@ -164,7 +164,11 @@ fn a_mirror_step_pushes_a_stage_that_copies_to_the_canary_cluster_and_exposes_no
     let stage = |i: usize| rollout_entry("shop", &s.target, &steps[i], Phase::Progressing).stage;
     let first = stage(0);
     assert_eq!(
-        (first.percent, first.regions.len(), first.max_city_population),
+        (
+            first.percent,
+            first.regions.len(),
+            first.max_city_population
+        ),
         (0.0, 0, None)
     );
     let want = Mirror {
@@ -230,6 +234,10 @@ fn a_mirror_steps_exposure_is_its_copies_not_users() {
         .collect();
     let got = plan::exposure(&steps, &cities);
     assert_eq!((got[0].user_share, got[0].copied_share), (0.0, 0.125));
-    assert_eq!(got[0].eligible_cities, ["oslo", "rome"], "copied from everyone");
+    assert_eq!(
+        got[0].eligible_cities,
+        ["oslo", "rome"],
+        "copied from everyone"
+    );
     assert_eq!((got[1].user_share, got[1].copied_share), (0.5, 0.0));
 }

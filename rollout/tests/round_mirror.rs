@@ -49,7 +49,8 @@ async fn the_mirror_stage_copies_requests_to_the_canary_and_exposes_no_one() {
     assert_eq!(entry(&w), (0.0, Some(want), RolloutState::Progressing));
     let texts = w.alert_texts();
     assert!(
-        texts[0].contains("step 0, the mirror stage: 10% of GET, HEAD requests copied to the canary")
+        texts[0]
+            .contains("step 0, the mirror stage: 10% of GET, HEAD requests copied to the canary")
             && texts[0].contains("no user is exposed"),
         "{texts:#?}"
     );
@@ -63,20 +64,32 @@ async fn a_canary_failing_in_the_mirror_stage_is_rolled_back_before_any_user_saw
     w.canary_fails();
     queries(&w);
     let out = round(&w, &s, None, true, 60).await;
-    assert!(matches!(out.action, Some(Action::Rollback(_))), "{:?}", out.action);
+    assert!(
+        matches!(out.action, Some(Action::Rollback(_))),
+        "{:?}",
+        out.action
+    );
     assert_eq!(out.status.current_step, 0);
     let (percent, _, state) = entry(&w);
     assert_eq!((percent, state), (0.0, RolloutState::RolledBack));
     // Judged on the copies: no query reads the (empty) canary cohort.
     let asked = queries(&w);
-    assert!(asked.iter().any(|q| q.contains("sluice_cohort=\"mirror\"")), "{asked:#?}");
-    assert!(!asked.iter().any(|q| q.contains("sluice_cohort=\"canary\"")), "{asked:#?}");
-    let said = "rolled back in the mirror stage: a critical check failed; no user was exposed to the canary";
+    assert!(
+        asked.iter().any(|q| q.contains("sluice_cohort=\"mirror\"")),
+        "{asked:#?}"
+    );
+    assert!(
+        !asked.iter().any(|q| q.contains("sluice_cohort=\"canary\"")),
+        "{asked:#?}"
+    );
+    // The alert names the check that broke and by how much.
+    let said = "rolled back in the mirror stage: a critical check failed (ok: 50.000 is below the \
+                minimum 99); no user was exposed to the canary";
     assert!(message(&w).starts_with(said), "{}", message(&w));
     let rollback = w.alert_texts().pop().unwrap();
     println!("{rollback}");
-    let alerted = "ROLLED BACK in the mirror stage (step 0): a critical check failed; no user was \
-                   exposed to the canary";
+    let alerted = "ROLLED BACK in the mirror stage (step 0): a critical check failed (ok: 50.000 is \
+                   below the minimum 99); no user was exposed to the canary";
     assert!(rollback.contains(alerted), "{rollback}");
     let last = out.status.history.last().unwrap();
     assert_eq!(last.reason, "RolledBack");
@@ -90,10 +103,26 @@ async fn answers_that_differ_from_stables_fail_the_mirror_stage() {
     round(&w, &s, None, false, 0).await;
     *w.mirror_mismatch.lock().unwrap() = 7.5;
     let out = round(&w, &s, None, true, 60).await;
-    assert!(matches!(out.action, Some(Action::Rollback(_))), "{:?}", out.action);
-    let mismatch = out.status.last_analysis.iter().find(|c| c.name == "mismatch").unwrap();
-    assert!(mismatch.message.contains("7.500 is above the maximum 1"), "{mismatch:?}");
-    assert!(message(&w).contains("no user was exposed"), "{}", message(&w));
+    assert!(
+        matches!(out.action, Some(Action::Rollback(_))),
+        "{:?}",
+        out.action
+    );
+    let mismatch = out
+        .status
+        .last_analysis
+        .iter()
+        .find(|c| c.name == "mismatch")
+        .unwrap();
+    assert!(
+        mismatch.message.contains("7.500 is above the maximum 1"),
+        "{mismatch:?}"
+    );
+    assert!(
+        message(&w).contains("no user was exposed"),
+        "{}",
+        message(&w)
+    );
 }
 
 #[tokio::test]
@@ -103,7 +132,11 @@ async fn a_mirror_stage_without_copies_holds() {
     round(&w, &s, None, false, 0).await;
     *w.samples.lock().unwrap() = 0.0;
     let out = round(&w, &s, None, true, 60).await;
-    assert!(matches!(out.action, Some(Action::Hold(_))), "{:?}", out.action);
+    assert!(
+        matches!(out.action, Some(Action::Hold(_))),
+        "{:?}",
+        out.action
+    );
     assert_eq!(entry(&w).2, RolloutState::Progressing);
     let ok = &out.status.last_analysis[0];
     assert_eq!(ok.message, "0 mirrored requests, 10 needed");
@@ -130,9 +163,17 @@ async fn a_passing_mirror_stage_lets_the_first_users_in() {
     queries(&w);
     let next = round(&w, &s, None, true, 120).await;
     let asked = queries(&w);
-    assert!(asked.iter().any(|q| q.contains("sluice_cohort=\"canary\"")), "{asked:#?}");
+    assert!(
+        asked.iter().any(|q| q.contains("sluice_cohort=\"canary\"")),
+        "{asked:#?}"
+    );
     assert!(!asked.iter().any(|q| q.contains("mirror")), "{asked:#?}");
-    let names: Vec<&str> = next.status.last_analysis.iter().map(|c| c.name.as_str()).collect();
+    let names: Vec<&str> = next
+        .status
+        .last_analysis
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
     assert_eq!(names, ["ok", "guardrail"]);
 }
 
@@ -142,11 +183,17 @@ async fn an_abort_in_the_mirror_stage_says_no_user_was_exposed() {
     let s = spec(ROLLOUT);
     round(&w, &s, None, false, 0).await;
     let out = round(&w, &s, Some(rollout::command::Command::Abort), false, 30).await;
-    assert!(matches!(out.action, Some(Action::Rollback(_))), "{:?}", out.action);
+    assert!(
+        matches!(out.action, Some(Action::Rollback(_))),
+        "{:?}",
+        out.action
+    );
     assert_eq!(entry(&w).2, RolloutState::RolledBack);
     let rollback = w.alert_texts().pop().unwrap();
     assert!(
-        rollback.contains("ROLLED BACK in the mirror stage (step 0): aborted by a person; no user was exposed"),
+        rollback.contains(
+            "ROLLED BACK in the mirror stage (step 0): aborted by a person; no user was exposed"
+        ),
         "{rollback}"
     );
 }
@@ -161,8 +208,14 @@ async fn with_an_invalid_spec_the_mirror_stage_in_force_is_still_judged_on_its_c
     queries(&w);
     let _ = world::try_round(&w, &invalid, None, true, 60).await;
     let asked = queries(&w);
-    assert!(asked.iter().any(|q| q.contains("sluice_cohort=\"mirror\"")), "{asked:#?}");
-    assert!(!asked.iter().any(|q| q.contains("sluice_cohort=\"canary\"")), "{asked:#?}");
+    assert!(
+        asked.iter().any(|q| q.contains("sluice_cohort=\"mirror\"")),
+        "{asked:#?}"
+    );
+    assert!(
+        !asked.iter().any(|q| q.contains("sluice_cohort=\"canary\"")),
+        "{asked:#?}"
+    );
     assert_eq!(entry(&w).2, RolloutState::RolledBack);
     let rollback = w.alert_texts().pop().unwrap();
     assert!(
@@ -186,5 +239,9 @@ async fn an_edit_that_would_put_served_users_back_in_a_mirror_step_is_refused() 
     let refused = world::try_round(&w, &edited, None, true, 120).await;
     let error = refused.unwrap_err().to_string();
     assert!(error.contains("move users back to stable"), "{error}");
-    assert_eq!(entry(&w), (10.0, None, RolloutState::Progressing), "nothing moved");
+    assert_eq!(
+        entry(&w),
+        (10.0, None, RolloutState::Progressing),
+        "nothing moved"
+    );
 }

@@ -13,13 +13,14 @@ use std::time::{Duration, Instant};
 
 const COPIES: &str = "sluice_requests_total{sluice_rollout=\"shop\",sluice_cohort=\"mirror\"}";
 
-fn rollout_yaml(webhook: &str) -> String {
+/// `guardrail: false` turns the proxies' guardrail off, so only the analysis of the copies can fail it.
+fn rollout_yaml(webhook: &str, guardrail: bool) -> String {
     format!(
         "apiVersion: sluice.dev/v1alpha1
 kind: CohortRollout
 metadata: {{name: shop}}
 spec:
-  target: {{wasmPlugin: {{name: sluice}}, salt: shop-v2, canaryCluster: canary}}
+  target: {{wasmPlugin: {{name: sluice}}, salt: shop-v2, canaryCluster: canary, guardrail: {{enabled: {guardrail}}}}}
   stepsFrom:
     mirror: {{percent: 50}}
     rings: {{regions: [eu-south, eu-west], smallCityCutoffs: [100000], percent: 50}}
@@ -37,10 +38,11 @@ spec:
     )
 }
 
-fn start(canary: Value) -> (Setup, Load) {
+fn start(canary: Value, guardrail: bool) -> (Setup, Load) {
     let setup = Setup::start();
+    setup.prometheus.wait_scraping();
     setup.stack.control_upstream(setup.stack.canary, &canary);
-    std::fs::write(&setup.rollout, rollout_yaml(&setup.webhook.url())).unwrap();
+    std::fs::write(&setup.rollout, rollout_yaml(&setup.webhook.url(), guardrail)).unwrap();
     let load = Load::start(setup.stack.listener, CITIES, 10);
     (setup, load)
 }
@@ -53,7 +55,17 @@ fn canary_users(setup: &Setup) -> Value {
 
 #[test]
 fn a_failing_canary_is_rolled_back_in_the_mirror_stage_without_reaching_a_user() {
-    let (setup, load) = start(json!({"error_rate": 1.0}));
+    failing_canary_rolled_back_in_the_mirror_stage(true, "the proxies cut the canary off");
+}
+
+/// Without the guardrail, the copies' own success rate (cohort `mirror`, through Prometheus) fails it.
+#[test]
+fn the_copies_success_rate_alone_rolls_a_failing_canary_back() {
+    failing_canary_rolled_back_in_the_mirror_stage(false, "success-rate");
+}
+
+fn failing_canary_rolled_back_in_the_mirror_stage(guardrail: bool, why: &str) {
+    let (setup, load) = start(json!({"error_rate": 1.0}), guardrail);
     let started = Instant::now();
     let _controller = setup.controller("controller.log");
     let seen = setup.watch(Duration::from_secs(30), |s| s.0 == "Progressing");
@@ -86,14 +98,14 @@ fn a_failing_canary_is_rolled_back_in_the_mirror_stage_without_reaching_a_user()
     let alert = setup.alerts("rollback")[0]["text"].to_string();
     println!("alert: {alert}");
     assert!(
-        alert.contains("mirror") && alert.contains("no user"),
-        "the alert does not say no user was exposed: {alert}"
+        alert.contains("mirror") && alert.contains("no user") && alert.contains(why),
+        "the alert does not say why, or that no user was exposed: {alert}"
     );
 }
 
 #[test]
 fn a_healthy_canary_passes_the_mirror_stage_and_advances_to_the_first_ring() {
-    let (setup, load) = start(json!({"error_rate": 0.0}));
+    let (setup, load) = start(json!({"error_rate": 0.0}), true);
     let started = Instant::now();
     let _controller = setup.controller("controller.log");
     let seen = setup.watch(Duration::from_secs(60), |s| {

@@ -3,13 +3,8 @@
 use rollout::api::{MirrorStep, Step};
 use rollout::plan::StepExposure;
 
-/// `sluice plan`: one line per step.
-pub fn plan_table(steps: &[Step], exposure: &[StepExposure]) -> String {
-    plan_table_to(steps, exposure, None)
-}
-
-/// `sluice plan`, naming the cluster mirror steps copy requests to (`spec.target.canaryCluster`).
-pub fn plan_table_to(
+/// `sluice plan`: one line per step, naming the cluster mirror steps copy requests to (`spec.target.canaryCluster`).
+pub fn plan_table(
     steps: &[Step],
     exposure: &[StepExposure],
     canary_cluster: Option<&str>,
@@ -95,7 +90,7 @@ mod tests {
             {"percent": 5, "pauseBefore": true},
         ]));
         let exposure = rollout::plan::exposure(&steps, &Default::default());
-        let table = plan_table_to(&steps, &exposure, Some("outbound|80|canary|shop"));
+        let table = plan_table(&steps, &exposure, Some("outbound|80|canary|shop"));
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(
             lines[1],
@@ -110,7 +105,7 @@ mod tests {
     fn without_a_cluster_the_mirror_line_still_says_where_copies_go() {
         let steps = steps(json!([{"mirror": {"percent": 10}}, {"percent": 5}]));
         let exposure = rollout::plan::exposure(&steps, &Default::default());
-        let table = plan_table(&steps, &exposure);
+        let table = plan_table(&steps, &exposure, None);
         assert!(
             table.contains(
                 "10% of GET, HEAD, OPTIONS requests copied to the canary, never with a body, answers dropped"

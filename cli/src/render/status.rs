@@ -162,8 +162,19 @@ mod tests {
             "conditions": [{"type": "Progressing", "status": "True", "reason": "StepAdvanced", "message": "step 0 in force"}],
         });
         let table = status_table(&[rollout("checkout", Some(mirroring))], false);
-        let row: Vec<&str> = table.lines().nth(1).unwrap().split("   ").map(str::trim).filter(|c| !c.is_empty()).collect();
-        assert_eq!(row[..4], ["checkout", "Progressing", "0", "0 (mirror 10%)"], "\n{table}");
+        let row: Vec<&str> = table
+            .lines()
+            .nth(1)
+            .unwrap()
+            .split("   ")
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .collect();
+        assert_eq!(
+            row[..4],
+            ["checkout", "Progressing", "0", "0 (mirror 10%)"],
+            "\n{table}"
+        );
     }
 
     #[test]

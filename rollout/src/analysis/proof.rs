@@ -1,7 +1,6 @@
 //! The proof rule for tiny cohorts: below `minSamples`, a success rate fails only when the errors
 //! already seen prove it below its minimum.
 
-use super::Judged;
 use crate::api::{BuiltinSli, MetricCheck};
 
 /// Confidence that a tiny cohort's breach is real before it fails on fewer than `minSamples` requests.
@@ -10,13 +9,13 @@ const PROOF_CONFIDENCE: f64 = 0.99;
 /// Below `minSamples`, a success rate fails when the errors already seen prove it below its minimum:
 /// the one-sided 99% upper bound of the true success rate (Clopper-Pearson, exact for small counts)
 /// is below the minimum. 20 errors in 20 requests prove it; 1 in 20 does not. Other SLIs have no
-/// such count, and stay inconclusive.
+/// such count, and stay inconclusive. `requests` names what was counted ("canary requests").
 pub(super) fn breach_proven(
     check: &MetricCheck,
     value: Option<f64>,
     samples: u64,
     min_samples: u64,
-    judged: Judged,
+    requests: &str,
 ) -> Option<String> {
     let min = check.threshold_range.min?;
     let value = value.filter(|v| v.is_finite())?;
@@ -29,9 +28,8 @@ pub(super) fn breach_proven(
     let upper = 100.0 * success_upper_bound(samples - errors, samples, 1.0 - PROOF_CONFIDENCE);
     (upper < min).then(|| {
         format!(
-            "{errors} of {samples} {} failed ({min_samples} needed to judge): the success \
+            "{errors} of {samples} {requests} failed ({min_samples} needed to judge): the success \
              rate is at most {upper:.1}% ({:.0}% confidence), below the minimum {min}",
-            judged.requests(),
             PROOF_CONFIDENCE * 100.0
         )
     })

@@ -11,7 +11,11 @@ use cohort::{Bucketing, Mirror, Rollout, RolloutState, SluiceConfig, Stage};
 pub(super) fn check_mirror_steps(steps: &[Step], spec: &CohortRolloutSpec) -> Result<()> {
     let from_shorthand = spec.steps.is_empty();
     let Some(first_user) = steps.iter().position(|s| !s.is_mirror()) else {
-        let field = if from_shorthand { "spec.stepsFrom" } else { "spec.steps" };
+        let field = if from_shorthand {
+            "spec.stepsFrom"
+        } else {
+            "spec.steps"
+        };
         return Err(Error::invalid(
             field,
             "only mirror steps",
@@ -38,7 +42,11 @@ pub(super) fn check_mirror_steps(steps: &[Step], spec: &CohortRolloutSpec) -> Re
         }
         let field = |f: &str| format!("spec.steps[{i}].{f}");
         let exposes = [
-            (field("percent"), step.percent != 0.0, step.percent.to_string()),
+            (
+                field("percent"),
+                step.percent != 0.0,
+                step.percent.to_string(),
+            ),
             (
                 field("regions"),
                 !step.regions.is_empty(),

@@ -81,4 +81,3 @@ pub(super) fn ring_steps(r: &RingSteps) -> Result<Vec<Step>> {
     steps.push(step(&[], None));
     Ok(steps)
 }
-

@@ -3,7 +3,7 @@
 //! hold, a push retry, an alert delivery) add nothing, so a quiet rollout's status does not change.
 
 use crate::api::{CheckStatus, CohortRolloutStatus, HistoryEvent, Phase, Verdict, HISTORY_LIMIT};
-use crate::machine::Action;
+use crate::machine::{Action, GUARDRAIL_TRIPPED};
 
 /// "name: message; ..." of this round's failed checks; empty when none failed.
 pub(crate) fn failed_checks(checks: &[CheckStatus]) -> String {
@@ -13,6 +13,23 @@ pub(crate) fn failed_checks(checks: &[CheckStatus]) -> String {
         .map(|c| format!("{}: {}", c.name, c.message))
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// A rollback or pause on failed checks, naming them: the alert and status say which SLI broke, and
+/// by how much. The guardrail's reason already says it.
+pub(crate) fn naming_failures(action: Action, failed: &str) -> Action {
+    let named = |why: String| {
+        if failed.is_empty() || why == GUARDRAIL_TRIPPED {
+            why
+        } else {
+            format!("{why} ({failed})")
+        }
+    };
+    match action {
+        Action::Rollback(why) => Action::Rollback(named(why)),
+        Action::Pause(why) => Action::Pause(named(why)),
+        other => other,
+    }
 }
 
 /// Records this round: its failed checks (if any), then its decision. `status` already holds the

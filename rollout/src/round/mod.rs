@@ -107,8 +107,8 @@ where
             .map(|(c, m)| analysis::outcome(m, c))
             .collect();
         let (s, a) = machine::next(state, &policy, &outcomes, None, round.now);
-        (next, action) = (s, Some(a));
         failed = history::failed_checks(&checks);
+        (next, action) = (s, Some(history::naming_failures(a, &failed)));
         status.last_analysis = checks;
     }
 
