@@ -3,6 +3,7 @@
 
 use crate::compile::CompiledConfig;
 use crate::compile_rollout::CompiledRollout;
+use crate::mirror::CompiledMirror;
 use crate::murmur3::{bucket_basis_points, bucket_unleash, user_hash};
 use crate::schema::{Bucketing, Cohort, RolloutState, WhenMissing};
 use crate::select::{lowered, MAX_KEY_LEN};
@@ -141,5 +142,26 @@ impl CompiledConfig {
                     .fold(0u8, |d, (a, b)| d | (a ^ b))
                     == 0)
         })
+    }
+
+    /// The mirror a request decided as `decision` is copied by, if any: only a request its rollout's
+    /// stage sends to stable by bucket, region, city or a missing id (a copy of user traffic; never an
+    /// override, never while the guardrail holds the canary off, never once rolled back or promoted).
+    pub fn mirror_for(&self, decision: &Decision) -> Option<&CompiledMirror> {
+        let rollout = self.rollouts.get(decision.rollout)?;
+        let user_traffic = matches!(
+            decision.reason,
+            Reason::Bucket
+                | Reason::RegionNotEligible
+                | Reason::CityNotEligible
+                | Reason::NoIdentity
+        );
+        let routed_by_stage = matches!(
+            rollout.state,
+            RolloutState::Progressing | RolloutState::Paused
+        );
+        (decision.cohort == Cohort::Stable && user_traffic && routed_by_stage)
+            .then_some(rollout.mirror.as_ref())
+            .flatten()
     }
 }

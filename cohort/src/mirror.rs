@@ -2,11 +2,9 @@
 //! canary's answer compares with stable's.
 
 use crate::checks::{at_most, length_at_most, percent_threshold};
-use crate::compile::CompiledConfig;
-use crate::decide::{Decision, Reason};
 use crate::error::{ConfigError, Result};
 use crate::murmur3::bucket_basis_points;
-use crate::schema::{Bucketing, Cohort, Mirror, RolloutState};
+use crate::schema::{Bucketing, Mirror};
 
 /// Copied when a mirror lists no methods: the methods RFC 9110 defines as safe, minus TRACE.
 pub const DEFAULT_MIRROR_METHODS: [&str; 3] = ["GET", "HEAD", "OPTIONS"];
@@ -30,9 +28,17 @@ impl CompiledMirror {
     /// Whether a request of `method` (with or without a body) is copied, `random` being this request's
     /// draw: the share copied is the configured percent of the eligible requests.
     pub fn copies(&self, method: &[u8], has_body: bool, random: u32) -> bool {
-        (self.bodies || !has_body)
-            && self.methods.iter().any(|m| **m == *method)
-            && bucket_basis_points(random) < self.threshold
+        self.takes(method, has_body) && self.selects(random)
+    }
+
+    /// Whether requests of `method` (with or without a body) are copied at all.
+    pub fn takes(&self, method: &[u8], has_body: bool) -> bool {
+        (self.bodies || !has_body) && self.methods.iter().any(|m| **m == *method)
+    }
+
+    /// Whether this request's draw falls within the share copied.
+    pub fn selects(&self, random: u32) -> bool {
+        bucket_basis_points(random) < self.threshold
     }
 
     /// The methods copied, for logs and `sluice plan`.
@@ -40,29 +46,6 @@ impl CompiledMirror {
         self.methods
             .iter()
             .map(|m| std::str::from_utf8(m).unwrap_or("?"))
-    }
-}
-
-impl CompiledConfig {
-    /// The mirror a request decided as `decision` is copied by, if any: only a request its rollout's
-    /// stage sends to stable by bucket, region, city or a missing id (a copy of user traffic; never an
-    /// override, never while the guardrail holds the canary off, never once rolled back or promoted).
-    pub fn mirror_for(&self, decision: &Decision) -> Option<&CompiledMirror> {
-        let rollout = self.rollouts.get(decision.rollout)?;
-        let user_traffic = matches!(
-            decision.reason,
-            Reason::Bucket
-                | Reason::RegionNotEligible
-                | Reason::CityNotEligible
-                | Reason::NoIdentity
-        );
-        let routed_by_stage = matches!(
-            rollout.state,
-            RolloutState::Progressing | RolloutState::Paused
-        );
-        (decision.cohort == Cohort::Stable && user_traffic && routed_by_stage)
-            .then_some(rollout.mirror.as_ref())
-            .flatten()
     }
 }
 

@@ -205,17 +205,15 @@ pub struct Stage {
     pub mirror: Option<Mirror>,
 }
 
-/// The mirror: the filter copies a share of the requests that go to stable and sends each copy to the
-/// canary itself, after the user's request started and without waiting for it; the canary's answer is
-/// counted (cohort `mirror`), compared with stable's, and dropped.
+/// The mirror: the filter copies a share of the requests that go to stable to the canary, without the
+/// user waiting; the canary's answer is counted (cohort `mirror`), compared with stable's, and dropped.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Mirror {
     /// Share of the rollout's stable-bound requests copied, 0 < percent <= 100, in steps of 0.01.
     pub percent: f64,
-    /// The methods copied, as sent (upper case); absent = GET, HEAD and OPTIONS, without a body.
-    /// Listing methods states that replaying them is safe: requests of a listed method are copied
-    /// with their body (up to the filter's limit).
+    /// The methods copied, as sent; absent = GET, HEAD and OPTIONS, without a body. Listing methods
+    /// states that replaying them is safe: they are copied with their body (up to the filter's limit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub methods: Option<Vec<String>>,
     /// The Envoy cluster of the canary (Istio: `outbound|<port>|<subset>|<host>`).

@@ -130,7 +130,7 @@ pub fn mirror_of<'c>(
 ) -> Option<&'c CompiledMirror> {
     let mirror = config.mirror_for(decision)?;
     let method = find(headers, ":method")?;
-    mirror.copies(method, has_body, random()).then_some(mirror)
+    (mirror.takes(method, has_body) && mirror.selects(random())).then_some(mirror)
 }
 
 /// Whether a response counts in the rollout's guardrail window: not an override (testers are not

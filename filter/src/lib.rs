@@ -3,6 +3,7 @@
 //! request to `glue::on_request`, and counts each response in its rollout's guardrail window
 //! (`guardrail`, kept in shared data by `shared_window`).
 
+mod active;
 pub mod glue;
 pub mod guardrail;
 mod metrics;
@@ -10,9 +11,10 @@ pub mod mirror;
 mod mirror_send;
 pub mod shared_window;
 
+use active::Active;
 use cohort::{CompiledConfig, Decision};
 use guardrail::Guardrails;
-use metrics::{CohortMetrics, ConfigMetrics, MirrorMetrics};
+use metrics::ConfigMetrics;
 use mirror_send::RequestCopy;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
@@ -21,20 +23,9 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// A compiled config, the metric ids defined for its rollouts, and their guardrails.
-struct Active {
-    config: CompiledConfig,
-    metrics: Vec<[Option<CohortMetrics>; 2]>,
-    mirror_metrics: Vec<Option<MirrorMetrics>>,
-    guardrails: Guardrails,
-}
-
 thread_local! {
     static CONFIG_METRICS: Cell<Option<ConfigMetrics>> = const { Cell::new(None) };
     static REQUEST_COUNTER: Cell<u32> = const { Cell::new(0) };
-    /// The newest generation this VM configured: responses of an older config still draining here
-    /// stay out of the guardrail windows, which belong to the generation in force.
-    static NEWEST_GENERATION: Cell<u64> = const { Cell::new(0) };
 }
 
 /// How often a worker writes the guardrail counts it still holds and refreshes its gauges.
@@ -140,7 +131,7 @@ impl RootContext for SluiceRoot {
         if let Some(m) = config_metrics {
             metrics::record(m.generation, generation);
         }
-        NEWEST_GENERATION.set(NEWEST_GENERATION.get().max(generation));
+        active::configured(generation);
         if mirrors {
             self.set_tick_period(MIRROR_TICK);
         } else if !guardrails.is_empty() {
@@ -345,9 +336,7 @@ impl HttpContext for SluiceHttp {
         if let Some(copy) = &self.copy {
             copy.primary_answered(self.get_http_response_header_bytes(":status").as_deref());
         }
-        if glue::counts_for_guardrail(&decision)
-            && active.config.generation() >= NEWEST_GENERATION.get()
-        {
+        if glue::counts_for_guardrail(&decision) && active.is_newest() {
             let response = shared_window::Response {
                 at_ms: unix_ms(now),
                 cohort: decision.cohort,

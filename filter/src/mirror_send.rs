@@ -2,10 +2,11 @@
 //! the canary's answers recorded (cohort `mirror` RED, the guardrail window, the comparison with the
 //! primary's answer). A user's request only queues its copy, so it never waits for the canary.
 
+use crate::active::Active;
+use crate::glue;
 use crate::metrics::{self, MirrorMetrics};
 use crate::mirror::{self, Book, Compared, Copy, InFlight};
 use crate::shared_window::Response;
-use crate::{glue, Active, NEWEST_GENERATION};
 use cohort::{status_class, Cohort};
 use proxy_wasm::hostcalls;
 use std::cell::{Cell, RefCell};
@@ -101,7 +102,7 @@ pub(crate) fn on_answer(token: u32, status: Option<&[u8]>, now_ms: u64) {
         );
     }
     // A failing copy counts against the canary in the guardrail, which then stops the copies too.
-    if active.config.generation() >= NEWEST_GENERATION.get() {
+    if active.is_newest() {
         let response = Response {
             at_ms: now_ms,
             cohort: Cohort::Canary,

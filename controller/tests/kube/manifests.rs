@@ -271,6 +271,24 @@ fn example_routes_on_the_cohort_header_to_the_subsets() {
     );
 }
 
+/// The example's mirror stage sends its copies to the gateway's Envoy cluster of the canary subset:
+/// `outbound|<port>|<subset>|<host>` of the DestinationRule the VirtualService routes to.
+#[test]
+fn example_mirror_copies_go_to_the_canary_subsets_cluster() {
+    let rollout: CohortRollout =
+        serde_json::from_value(one("sluice.dev/v1alpha1/CohortRollout")).unwrap();
+    let rule = one("networking.istio.io/v1/DestinationRule");
+    let steps = rollout::plan::steps(&rollout.spec).unwrap();
+    assert!(steps[0].mirror.is_some(), "the example starts with a mirror stage");
+    let cluster = rollout.spec.target.canary_cluster.as_deref().unwrap();
+    let parts: Vec<&str> = cluster.split('|').collect();
+    assert_eq!(parts.len(), 4, "{cluster}");
+    assert_eq!(parts[0], "outbound");
+    assert!(parts[1].parse::<u16>().is_ok(), "{cluster}");
+    assert_eq!(parts[2], "canary");
+    assert_eq!(parts[3], rule["spec"]["host"], "{cluster}");
+}
+
 #[test]
 fn controller_runs_two_replicas_with_least_privilege() {
     let deployment: Deployment = serde_json::from_value(one("apps/v1/Deployment")).unwrap();
