@@ -4,10 +4,11 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 CARGO ?= cargo
 
-.PHONY: help demo deps wasm controller run envoy test lint unit integration bench clean
+.PHONY: help demo demo-mirror deps wasm controller run envoy test lint unit integration bench clean
 
 help:
 	@echo "make demo   the main job in one command: a rollout walks its rings on real SLIs, a bad one is rolled back (~2 min)"
+	@echo "make demo-mirror  the demo with a mirror stage: act 2's broken v3 is caught before any user reaches it"
 	@echo "make run    the demo's stack left running: watch, steer and break a rollout (Ctrl-C stops)"
 	@echo "make envoy  only Envoy with the filter and two upstreams, a fixed config (Ctrl-C stops)"
 	@echo "make test   install toolchains and Envoy, build, lint and run every test"
@@ -24,6 +25,9 @@ wasm:
 
 demo: deps wasm controller
 	python3 scripts/demo.py
+
+demo-mirror: deps wasm controller
+	python3 scripts/demo.py --mirror
 
 run: deps wasm controller
 	python3 scripts/demo.py --play

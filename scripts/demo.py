@@ -5,12 +5,13 @@ Act 1: a healthy v2 walks the rings (small cities of the first region, that regi
 real SLIs and is promoted. Act 2: v3 starts failing once real users are on it and is rolled back; the canary
 keeps running and the alert is printed. One line per analysis round; a timeline picture at the end.
 
-Usage: demo.py [--fast] [--out DIR]. --fast (used by `make test`) shortens the analysis interval.
+Usage: demo.py [--fast] [--mirror] [--out DIR]. --fast (used by `make test`) shortens the analysis interval.
+--mirror (`make demo-mirror`): in act 2, v3 is broken from the start and its rollout begins with a mirror
+stage; it is rolled back there, having answered copies of the users' requests and no user.
 Exits 0 when the story happened as told, 1 otherwise. Ctrl-C stops every process it started.
 `demo.py --play` (`make run`) starts the same stack on fixed ports with v2 rolling out, and leaves it
 running for you to watch, steer and break."""
 import argparse
-import datetime
 import json
 import os
 import re
@@ -18,14 +19,13 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from demo_rounds import follow, plan, status  # noqa: E402
 from demo_stack import ROOT, Alerts, Stack  # noqa: E402
 
 CONFIG = os.path.join(ROOT, "demo/sluice-config.json")
-ROUND = re.compile(r"rollout=\"?([\w.-]+)\"? phase=(\w+) step=(\d+) generation=(\d+) action=(?:Some\()?(\w+)")
 
 
 def rollout_file(src, out_dir, interval, window, webhook):
@@ -49,129 +49,6 @@ def fresh(out):
             os.remove(os.path.join(out, old))
 
 
-def plan(rollout):
-    """Per step: (regions, cutoff, percent, cities exposed, users exposed), from `sluice plan`."""
-    out = subprocess.run([os.path.join(ROOT, "target/debug/sluice"), "plan", "--cities", CONFIG, rollout],
-                         capture_output=True, text=True, check=True).stdout
-    steps = []
-    for line in out.splitlines()[1:]:
-        cols = line.split()
-        if len(cols) >= 7 and cols[0].isdigit():
-            steps.append({"percent": cols[1], "regions": cols[2], "cutoff": cols[3],
-                          "cities": cols[4], "users": cols[6]})
-    return steps
-
-
-def status(state_file, name):
-    try:
-        with open(state_file) as f:
-            return json.load(f)["rollouts"][name]
-    except (OSError, ValueError, KeyError):
-        return None
-
-
-STABLE_QUERIES = {
-    "success-rate": "100 * (1 - sum(increase(sluice_responses_5xx_total{{{sel}}}[{w}s])) "
-                    "/ sum(increase(sluice_requests_total{{{sel}}}[{w}s])))",
-    "latency-p99": "histogram_quantile(0.99, sum by (le) (rate(sluice_upstream_latency_ms_bucket{{{sel}}}[{w}s])))",
-}
-
-
-def prometheus_value(prometheus, query):
-    url = prometheus + "/api/v1/query?" + urllib.parse.urlencode({"query": query})
-    try:
-        with urllib.request.urlopen(url, timeout=2) as r:
-            result = json.load(r)["data"]["result"]
-        return float(result[0]["value"][1]) if result else None
-    except (OSError, ValueError, KeyError, IndexError):
-        return None
-
-
-def checks_text(s, name, prometheus, window):
-    """Canary vs stable success rate and p99 of the last analysis (stable asked of Prometheus when a
-    check does not compare with it), the samples and the verdicts."""
-    by_name = {c["name"]: c for c in (s or {}).get("lastAnalysis", [])}
-
-    def value(check, fmt):
-        c = by_name.get(check)
-        if not c:
-            return "-"
-        stable = c.get("stableValue")
-        if stable is None and check in STABLE_QUERIES:
-            sel = f'sluice_rollout="{name}",sluice_cohort="stable"'
-            stable = prometheus_value(prometheus, STABLE_QUERIES[check].format(sel=sel, w=window))
-        canary = "-" if c.get("value") is None else fmt.format(c["value"])
-        stable = "-" if stable is None or stable != stable else fmt.format(stable)
-        return f"{canary}/{stable}"
-
-    samples = next((c.get("samples") for c in by_name.values() if c.get("samples") is not None), None)
-    verdicts = ",".join(sorted({c["verdict"] for c in by_name.values()})) or "-"
-    return (f"success {value('success-rate', '{:.1f}')}%  p99 {value('latency-p99', '{:.0f}')} ms  "
-            f"n={samples if samples is not None else '-'}  {verdicts}")
-
-
-def log_time(line):
-    """Unix seconds of a controller log line (it starts with an RFC 3339 UTC timestamp)."""
-    stamp = line.split(" ", 1)[0].rstrip("Z")
-    try:
-        whole, _, fraction = stamp.partition(".")
-        at = datetime.datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.timezone.utc)
-        return at.timestamp() + float("0." + (fraction or "0"))
-    except ValueError:
-        return time.time()
-
-
-class Rounds:
-    """The controller's `round` log lines, read as they are appended."""
-
-    def __init__(self, path):
-        self.path, self.offset, self.partial = path, 0, ""
-
-    def new(self, name):
-        with open(self.path, errors="replace") as f:
-            f.seek(self.offset)
-            text = self.partial + f.read()
-            self.offset = f.tell()
-        *lines, self.partial = text.split("\n")
-        for line in lines:
-            m = ROUND.search(line)
-            if m and m.group(1) == name:
-                yield log_time(line), m
-
-
-def follow(stack, name, state_file, steps, started, until, on_round=None, timeout=600, quiet_when_done=False):
-    """Prints a progress line per analysis round (from the controller's log) until `until(status)`."""
-    log_path = os.path.join(stack.dir, "controller.log")
-    reader, rounds = Rounds(log_path), []
-    all_cities = (steps[-1].get("cities") if steps else None) or "?"
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        for at_unix, m in reader.new(name):
-            phase, step, action = m.group(2), int(m.group(3)), m.group(5)
-            action = {"None": "wait"}.get(action, action.lower())
-            if not rounds and step == 0 and action == "advance":
-                action = "start"  # entering the first step
-            if quiet_when_done and action == "wait" and phase in ("Promoted", "RolledBack"):
-                continue
-            s = status(state_file, name)
-            st = steps[min(step, len(steps) - 1)] if steps else {}
-            at = at_unix - started
-            print(f"{at:6.1f}s  {name}  step {step}/{len(steps) - 1}  {st.get('regions', '?'):<16} "
-                  f"<= {st.get('cutoff', '?'):>7}  {st.get('percent', '?'):>5}%  users ~{st.get('users', '?'):>8} "
-                  f"cities {st.get('cities', '?'):>3}/{all_cities}  "
-                  f"{checks_text(s, name, stack.url('prometheus'), stack.window)}  -> {action} ({phase})", flush=True)
-            rounds.append({"at": at, "at_unix": at_unix, "step": step, "phase": phase, "action": action})
-            if on_round:
-                on_round(step, phase)
-        s = status(state_file, name)
-        if s and until(s):
-            return s, rounds
-        if not stack.alive("controller"):
-            raise SystemExit("demo: the controller exited; see " + log_path)
-        time.sleep(0.2)
-    raise SystemExit(f"demo: {name} did not finish in {timeout}s; see {log_path}")
-
-
 def next_config(state_file, name, out_dir):
     """The demo config with no rollouts and a generation above the one in force (never a stale one)."""
     with open(CONFIG) as f:
@@ -185,6 +62,110 @@ def next_config(state_file, name, out_dir):
     return path
 
 
+class Act:
+    """What an act needs of the run: the stack, where files go, the analysis timing, its state file."""
+
+    def __init__(self, stack, out, interval, window, started, timeout, state):
+        self.stack, self.out, self.interval, self.window = stack, out, interval, window
+        self.started, self.timeout, self.state = started, timeout, state
+
+    def rollout(self, src):
+        return rollout_file(src, self.out, self.interval, self.window, self.stack.url("webhook"))
+
+    def follow(self, rollout, name, on_round=None):
+        """The rounds until the rollout is promoted or rolled back."""
+        return follow(self.stack, name, self.state, plan(rollout, CONFIG), self.started,
+                      lambda s: s.get("phase") in ("RolledBack", "Promoted"), on_round=on_round,
+                      timeout=self.timeout)
+
+    def break_canary(self, error_rate, told):
+        """Makes v3 fail this share of its requests, says so, and returns when."""
+        body = json.dumps({"error_rate": error_rate}).encode()
+        req = urllib.request.Request(self.stack.url("canary") + "/__control", data=body, method="POST")
+        urllib.request.urlopen(req, timeout=5).read()
+        print(f"{time.time() - self.started:6.1f}s  >>> {told}", flush=True)
+        return time.time()
+
+    def canary_stats(self):
+        """The canary's count of the requests it answered, users' apart from copies, or None if it is gone.
+        /__stats is not itself counted, so asking does not add a user request."""
+        if not self.stack.alive("canary"):
+            return None
+        try:
+            with urllib.request.urlopen(self.stack.url("canary") + "/__stats", timeout=2) as r:
+                return json.load(r)
+        except (OSError, ValueError):
+            return None
+
+
+def act2_breach(act):
+    """v3 starts failing once real users are on it (step 1) and is rolled back; the canary runs on."""
+    print("\nAct 2: v2 is the stable version now; v3 starts failing once real users are on it.", flush=True)
+    v3, v3_name = act.rollout("demo/rollout-v3.yaml")
+    breach = {}
+
+    def inject(step, phase):
+        if not breach and step >= 1 and phase == "Progressing":
+            breach["at"] = act.break_canary(0.3, f"v3 starts failing 30% of its requests (step {step})")
+
+    act.stack.controller(v3, act.state)
+    s2, rounds2 = act.follow(v3, v3_name, on_round=inject)
+    # Timed by the controller's own log: the rounds after the breach, the rollback's included.
+    breach_at = breach.get("at", time.time())
+    after = [r for r in rounds2 if r["at_unix"] >= breach_at]
+    rounds_after = len(after)
+    rolled_back_after = (after[-1]["at_unix"] if after else time.time()) - breach_at
+    canary_alive = act.stack.alive("canary")
+    try:
+        urllib.request.urlopen(act.stack.url("canary") + "/", timeout=2)
+    except urllib.error.HTTPError:
+        pass  # it answers (a 503 is an answer): v3 runs on for inspection
+    except OSError:
+        canary_alive = False
+    summary = {"phase": s2["phase"], "rounds": rounds2, "breach_to_rollback_s": rolled_back_after,
+               "breach_to_rollback_intervals": rolled_back_after / act.interval,
+               "breach_to_rollback_rounds": rounds_after,
+               "canary_alive": canary_alive, "history": s2.get("history", [])}
+    closing = (f"v3 rolled back {rolled_back_after:.1f}s ({rounds_after} analysis rounds) after it started "
+               f"failing; the v3 process is {'still running' if canary_alive else 'GONE'}.")
+    mark = f"{breach['at']:.1f}=v3 starts failing" if breach else None
+    return v3, v3_name, s2, summary, mark, closing, s2["phase"] == "RolledBack" and canary_alive
+
+
+def act2_mirror(act):
+    """v3 is broken from the start; the mirror stage copies users' requests to it before any user reaches
+    it, judges the copies, and rolls it back at step 0: v3 answers copies only, never a user."""
+    print("\nAct 2 (mirror): v2 is the stable version now; v3 is broken from the start. Before any user "
+          "reaches it, a mirror stage copies 30% of the users' requests to it and drops its answers.", flush=True)
+    v3, v3_name = act.rollout("demo/rollout-v3-mirror.yaml")
+    broken_at = act.break_canary(0.3, "v3 fails 30% of its requests from the start, before its rollout begins")
+    # The status history keeps whole seconds: a second apart, the picture shows the break before the start.
+    time.sleep(1)
+    act.stack.controller(v3, act.state)
+    s2, rounds2 = act.follow(v3, v3_name)
+    stats = act.canary_stats()
+    rollback = next((r for r in rounds2 if r["action"] == "rollback"), None)
+    # From the round that put the mirror stage in force (the first) to the rollback's.
+    begun = rounds2[0]["at_unix"] if rounds2 else broken_at
+    seconds = (rollback["at_unix"] if rollback else time.time()) - begun
+    until = rollback["at_unix"] if rollback else float("inf")
+    analysis_rounds = len([r for r in rounds2 if r["action"] != "start" and r["at_unix"] <= until])
+    users = sum((stats or {}).get("user", {}).values())
+    copies = sum((stats or {}).get("mirror", {}).values())
+    mirror = {"rolled_back_at_step": rollback["step"] if rollback else None, "canary_user_requests": users,
+              "canary_copies": copies, "mirror_to_rollback_s": seconds, "mirror_to_rollback_rounds": analysis_rounds}
+    summary = {"phase": s2["phase"], "rounds": rounds2, "mirror": mirror, "canary_alive": stats is not None,
+               "history": s2.get("history", [])}
+    closing = (f"v3 rolled back at step {mirror['rolled_back_at_step']} (the mirror stage), {seconds:.1f}s "
+               f"({analysis_rounds} analysis rounds) after the stage began: it answered {copies} copies (answers "
+               f"dropped) and {users} user requests; the v3 process is "
+               f"{'still running' if stats is not None else 'GONE'}.")
+    ok = (s2["phase"] == "RolledBack" and mirror["rolled_back_at_step"] == 0 and users == 0 and copies > 0
+          and stats is not None)
+    return v3, v3_name, s2, summary, f"{broken_at:.1f}=v3 broken from the start", closing, ok
+
+
+
 def main():
     # A SIGTERM (a CI timeout, `kill`) cleans up like Ctrl-C: every process started is stopped.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
@@ -192,6 +173,8 @@ def main():
     ap.add_argument("--fast", action="store_true", help="short analysis interval (for tests)")
     ap.add_argument("--out", default=None, help="logs, state and pictures (.run/demo, .run/play)")
     ap.add_argument("--play", action="store_true", help="leave the stack running on fixed ports (make run)")
+    ap.add_argument("--mirror", action="store_true",
+                    help="act 2: v3 is broken from the start and caught in a mirror stage (make demo-mirror)")
     args = ap.parse_args()
     if args.play:
         return play(os.path.abspath(args.out or os.path.join(ROOT, ".run/play")))
@@ -217,58 +200,25 @@ def main():
         stack.controller(v2, state1)
         # Generous, yet a stuck act fails in minutes, not the 20 minutes `make test` may take.
         act_timeout = 40 * interval + 30
-        s1, rounds1 = follow(stack, v2_name, state1, plan(v2), started, lambda s: s.get("phase") == "Promoted",
+        s1, rounds1 = follow(stack, v2_name, state1, plan(v2, CONFIG), started, lambda s: s.get("phase") == "Promoted",
                              timeout=act_timeout)
         summary["act1"] = {"phase": s1["phase"], "rounds": rounds1, "seconds": time.time() - started,
                            "history": s1.get("history", [])}
 
-        print("\nAct 2: v2 is the stable version now; v3 starts failing once real users are on it.", flush=True)
         stack.stop_controller()
         stack.write_config(next_config(state1, v2_name, out))
         stack.upstreams("v2", "v3")
-        v3, v3_name = rollout_file("demo/rollout-v3.yaml", out, interval, window, stack.url("webhook"))
         state2 = os.path.join(out, "state-act2.json")
-        act2 = time.time()
-        breach = {}
-
-        def inject(step, phase):
-            if not breach and step >= 1 and phase == "Progressing":
-                body = json.dumps({"error_rate": 0.3}).encode()
-                req = urllib.request.Request(stack.url("canary") + "/__control", data=body, method="POST")
-                urllib.request.urlopen(req, timeout=5).read()
-                breach["at"] = time.time()
-                print(f"{time.time() - started:6.1f}s  >>> v3 starts failing 30% of its requests (step {step})",
-                      flush=True)
-
-        stack.controller(v3, state2)
-        s2, rounds2 = follow(stack, v3_name, state2, plan(v3), started,
-                             lambda s: s.get("phase") in ("RolledBack", "Promoted"), on_round=inject,
-                             timeout=act_timeout)
-        # Timed by the controller's own log: the rounds after the breach, the rollback's included.
-        breach_at = breach.get("at", time.time())
-        after = [r for r in rounds2 if r["at_unix"] >= breach_at]
-        rounds_after = len(after)
-        rolled_back_after = (after[-1]["at_unix"] if after else time.time()) - breach_at
-        canary_alive = stack.alive("canary")
-        try:
-            urllib.request.urlopen(stack.url("canary") + "/", timeout=2)
-        except urllib.error.HTTPError:
-            pass  # it answers (a 503 is an answer): v3 runs on for inspection
-        except OSError:
-            canary_alive = False
-        summary["act2"] = {"phase": s2["phase"], "rounds": rounds2, "breach_to_rollback_s": rolled_back_after,
-                           "breach_to_rollback_intervals": rolled_back_after / interval,
-                           "breach_to_rollback_rounds": rounds_after,
-                           "canary_alive": canary_alive, "history": s2.get("history", [])}
+        act = Act(stack, out, interval, window, started, act_timeout, state2)
+        v3, v3_name, s2, summary["act2"], mark, closing, act2_ok = (act2_mirror if args.mirror else act2_breach)(act)
         # Let the picture show users leaving v3 (the rate window needs a moment).
         time.sleep(3 if args.fast else 15)
         summary["alerts"] = Alerts.received
-        print(f"\nv3 rolled back {rolled_back_after:.1f}s ({rounds_after} analysis rounds) after it started "
-              f"failing; the v3 process is {'still running' if canary_alive else 'GONE'}.", flush=True)
+        print("\n" + closing, flush=True)
 
         pictures = []
         now = f"{time.time():.0f}"
-        marks = {v3_name: ["--mark", f"{breach['at']:.1f}=v3 starts failing"] if breach else []}
+        marks = {v3_name: ["--mark", mark] if mark else []}
         for name, state, rollout in ((v2_name, state1, v2), (v3_name, state2, v3)):
             stem = os.path.join(out, f"timeline-{name}")
             subprocess.run([os.path.join(ROOT, "target/debug/sluice"), "timeline", name,
@@ -277,7 +227,7 @@ def main():
             pictures += [stem + ".svg", stem + ".png"]
         summary["pictures"] = pictures
         print("\ntimeline pictures:\n  " + "\n  ".join(pictures), flush=True)
-        ok = s1["phase"] == "Promoted" and s2["phase"] == "RolledBack" and canary_alive
+        ok = s1["phase"] == "Promoted" and act2_ok
         summary["ok"] = ok
         return 0 if ok else 1
     except KeyboardInterrupt:
@@ -327,7 +277,7 @@ def play(out):
             print(PLAY_HELP.format(out=out, state=state, rollout=rollout, name=name, stable_name=stable, canary_name=canary,
                                    token=token, token_file=stack.token_file,
                                    **urls), flush=True)
-            s, _ = follow(stack, name, state, plan(rollout), started,
+            s, _ = follow(stack, name, state, plan(rollout, CONFIG), started,
                           lambda s: s.get("phase") in ("Promoted", "RolledBack"), timeout=10**9, quiet_when_done=True)
             print(f"\n{name} is {s['phase']}.", flush=True)
             prev_state, prev_name = state, name

@@ -5,6 +5,7 @@ use crate::guardrail::Guardrails;
 use crate::metrics::{CohortMetrics, MirrorMetrics};
 use cohort::CompiledConfig;
 use std::cell::Cell;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 pub(crate) struct Active {
     pub(crate) config: CompiledConfig,
@@ -30,4 +31,10 @@ impl Active {
 /// Records that this VM configured `generation`.
 pub(crate) fn configured(generation: u64) {
     NEWEST_GENERATION.set(NEWEST_GENERATION.get().max(generation));
+}
+/// Unix milliseconds, the guardrail's clock.
+pub(crate) fn unix_ms(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }

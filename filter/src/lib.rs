@@ -11,7 +11,7 @@ pub mod mirror;
 mod mirror_send;
 pub mod shared_window;
 
-use active::Active;
+use active::{unix_ms, Active};
 use cohort::{CompiledConfig, Decision};
 use guardrail::Guardrails;
 use metrics::ConfigMetrics;
@@ -33,13 +33,6 @@ const TICK: std::time::Duration = std::time::Duration::from_millis(100);
 /// How often a worker sends its queued mirror copies while a stage mirrors: a copy leaves at most this
 /// long after its request.
 const MIRROR_TICK: std::time::Duration = std::time::Duration::from_millis(10);
-
-/// Unix milliseconds, the guardrail's clock.
-fn unix_ms(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
@@ -66,10 +59,10 @@ impl Context for SluiceRoot {
         _trailers: usize,
     ) {
         let status = self.get_http_call_response_header_bytes(":status");
-        let now_ms = unix_ms(self.get_current_time());
-        mirror_send::on_answer(token, status.as_deref(), now_ms);
+        let now = self.get_current_time();
+        mirror_send::on_answer(token, status.as_deref(), now);
         // Copies queued since the last tick need not wait for the next one.
-        mirror_send::send_queued(now_ms);
+        mirror_send::send_queued(now);
     }
 }
 
@@ -147,8 +140,9 @@ impl RootContext for SluiceRoot {
     }
 
     fn on_tick(&mut self) {
-        let now_ms = unix_ms(self.get_current_time());
-        mirror_send::send_queued(now_ms);
+        let now = self.get_current_time();
+        mirror_send::send_queued(now);
+        let now_ms = unix_ms(now);
         if let Some(active) = &self.active {
             if now_ms.saturating_sub(self.guardrail_tick_ms) >= TICK.as_millis() as u64 {
                 self.guardrail_tick_ms = now_ms;

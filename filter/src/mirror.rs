@@ -90,7 +90,7 @@ pub struct Copy<P> {
 #[derive(Debug)]
 pub struct InFlight<P> {
     pub id: u64,
-    pub sent_at_ms: u64,
+    pub sent_at: std::time::SystemTime,
     pub origin: P,
 }
 

@@ -2,7 +2,7 @@
 //! the canary's answers recorded (cohort `mirror` RED, the guardrail window, the comparison with the
 //! primary's answer). A user's request only queues its copy, so it never waits for the canary.
 
-use crate::active::Active;
+use crate::active::{unix_ms, Active};
 use crate::glue;
 use crate::metrics::{self, MirrorMetrics};
 use crate::mirror::{self, Book, Compared, Copy, InFlight};
@@ -11,7 +11,7 @@ use cohort::{status_class, Cohort};
 use proxy_wasm::hostcalls;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// The config a copy was made under, and its rollout's index in it.
 pub(crate) type Origin = (Rc<Active>, usize);
@@ -36,14 +36,14 @@ pub(crate) fn skipped(active: &Active, rollout: usize) {
 }
 
 /// Sends every queued copy (on the root context: its calls outlive the user's request).
-pub(crate) fn send_queued(now_ms: u64) {
+pub(crate) fn send_queued(now: SystemTime) {
     let copies = BOOK.with_borrow_mut(Book::take_queued);
     for copy in copies {
-        send(copy, now_ms);
+        send(copy, now);
     }
 }
 
-fn send(copy: Copy<Origin>, now_ms: u64) {
+fn send(copy: Copy<Origin>, now: SystemTime) {
     let headers: Vec<(&str, &str)> = copy
         .headers
         .iter()
@@ -62,7 +62,7 @@ fn send(copy: Copy<Origin>, now_ms: u64) {
                 token,
                 InFlight {
                     id: copy.id,
-                    sent_at_ms: now_ms,
+                    sent_at: now,
                     origin: copy.origin,
                 },
             )
@@ -70,6 +70,7 @@ fn send(copy: Copy<Origin>, now_ms: u64) {
         Err(status) => {
             BOOK.with_borrow_mut(|book| book.abandon(copy.id));
             skipped(&copy.origin.0, copy.origin.1);
+            let now_ms = unix_ms(now);
             if now_ms.saturating_sub(LAST_SEND_ERROR_LOG_MS.get()) >= SEND_ERROR_LOG_EVERY_MS {
                 LAST_SEND_ERROR_LOG_MS.set(now_ms);
                 let rollout = copy.origin.0.config.rollouts().get(copy.origin.1);
@@ -85,7 +86,7 @@ fn send(copy: Copy<Origin>, now_ms: u64) {
 }
 
 /// The canary answered call `token` (`status` `None`: no answer, e.g. a timeout or a reset).
-pub(crate) fn on_answer(token: u32, status: Option<&[u8]>, now_ms: u64) {
+pub(crate) fn on_answer(token: u32, status: Option<&[u8]>, now: SystemTime) {
     let Some(flight) = BOOK.with_borrow_mut(|book| book.take_in_flight(token)) else {
         return;
     };
@@ -98,13 +99,16 @@ pub(crate) fn on_answer(token: u32, status: Option<&[u8]>, now_ms: u64) {
         }
         metrics::record(
             m.red.upstream_latency_ms,
-            now_ms.saturating_sub(flight.sent_at_ms),
+            // Measured as the users' latency is (the elapsed time, cut to whole ms), so that the two
+            // compare without a rounding bias.
+            now.duration_since(flight.sent_at)
+                .map_or(0, |d| d.as_millis() as u64),
         );
     }
     // A failing copy counts against the canary in the guardrail, which then stops the copies too.
     if active.is_newest() {
         let response = Response {
-            at_ms: now_ms,
+            at_ms: unix_ms(now),
             cohort: Cohort::Canary,
             server_error,
         };

@@ -5,6 +5,7 @@
 use cohort::{Cohort, CompiledConfig, Decision, Reason};
 use sluice_filter::glue;
 use sluice_filter::mirror::{copy_headers, Book, Compared, InFlight, MAX_OUTSTANDING};
+use std::time::{Duration, UNIX_EPOCH};
 
 fn headers(pairs: &[(&str, &[u8])]) -> Vec<(String, Vec<u8>)> {
     pairs
@@ -344,7 +345,7 @@ fn queued_copies_leave_oldest_first_and_an_answer_finds_its_copy_by_token() {
     for (token, copy) in [(7, &queued[0]), (9, &queued[1])] {
         let flight = InFlight {
             id: copy.id,
-            sent_at_ms: 100,
+            sent_at: UNIX_EPOCH + Duration::from_millis(100),
             origin: copy.origin,
         };
         book.sent(token, flight);
@@ -354,5 +355,8 @@ fn queued_copies_leave_oldest_first_and_an_answer_finds_its_copy_by_token() {
     assert_eq!((second.id, second.origin), (b, "b"));
     assert!(book.take_in_flight(9).is_none(), "taken once");
     let first = book.take_in_flight(7).expect("token 7 is in flight");
-    assert_eq!((first.id, first.sent_at_ms, first.origin), (a, 100, "a"));
+    assert_eq!(
+        (first.id, first.sent_at, first.origin),
+        (a, UNIX_EPOCH + Duration::from_millis(100), "a")
+    );
 }

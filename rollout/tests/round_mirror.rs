@@ -88,7 +88,8 @@ async fn a_canary_failing_in_the_mirror_stage_is_rolled_back_before_any_user_saw
     assert!(message(&w).starts_with(said), "{}", message(&w));
     let rollback = w.alert_texts().pop().unwrap();
     println!("{rollback}");
-    let alerted = "ROLLED BACK in the mirror stage (step 0): a critical check failed (ok: 50.000 is \
+    let alerted =
+        "ROLLED BACK in the mirror stage (step 0): a critical check failed (ok: 50.000 is \
                    below the minimum 99); no user was exposed to the canary";
     assert!(rollback.contains(alerted), "{rollback}");
     let last = out.status.history.last().unwrap();

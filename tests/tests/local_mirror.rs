@@ -42,7 +42,11 @@ fn start(canary: Value, guardrail: bool) -> (Setup, Load) {
     let setup = Setup::start();
     setup.prometheus.wait_scraping();
     setup.stack.control_upstream(setup.stack.canary, &canary);
-    std::fs::write(&setup.rollout, rollout_yaml(&setup.webhook.url(), guardrail)).unwrap();
+    std::fs::write(
+        &setup.rollout,
+        rollout_yaml(&setup.webhook.url(), guardrail),
+    )
+    .unwrap();
     let load = Load::start(setup.stack.listener, CITIES, 10);
     (setup, load)
 }
@@ -77,7 +81,11 @@ fn failing_canary_rolled_back_in_the_mirror_stage(guardrail: bool, why: &str) {
         mirroring - started
     );
     let last = seen_after.last().unwrap();
-    assert_eq!((last.0.as_str(), last.1), ("RolledBack", 0), "{seen_after:?}");
+    assert_eq!(
+        (last.0.as_str(), last.1),
+        ("RolledBack", 0),
+        "{seen_after:?}"
+    );
     assert!(
         took <= Duration::from_secs(2 * INTERVAL_SECS + 1),
         "rolled back {took:?} after the mirror stage began: more than 2 intervals"
@@ -113,7 +121,11 @@ fn a_healthy_canary_passes_the_mirror_stage_and_advances_to_the_first_ring() {
     });
     let advanced = Instant::now();
     println!("statuses {seen:?}; advanced after {:?}", advanced - started);
-    assert_eq!(seen.last().unwrap().1, 1, "the first ring follows the mirror");
+    assert_eq!(
+        seen.last().unwrap().1,
+        1,
+        "the first ring follows the mirror"
+    );
     assert!(
         seen.iter().any(|s| s.0 == "Progressing" && s.1 == 0),
         "the mirror stage was in force: {seen:?}"
@@ -133,8 +145,6 @@ fn a_healthy_canary_passes_the_mirror_stage_and_advances_to_the_first_ring() {
     setup
         .stack
         .eventually(Duration::from_secs(10), "users on the canary", || {
-            load.since(advanced)
-                .iter()
-                .any(|r| r.version == "canary")
+            load.since(advanced).iter().any(|r| r.version == "canary")
         });
 }

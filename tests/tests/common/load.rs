@@ -27,6 +27,12 @@ pub struct Users {
 
 impl Users {
     pub fn start(port: u16, threads: usize, users_per_thread: usize) -> Users {
+        Users::paced(port, threads, users_per_thread, Duration::ZERO)
+    }
+
+    /// Like [`Users::start`], each thread pausing `pause` between requests: a load that leaves the
+    /// machine idle time, so latency measures the path rather than the queue for a CPU.
+    pub fn paced(port: u16, threads: usize, users_per_thread: usize, pause: Duration) -> Users {
         let stop = Arc::new(AtomicBool::new(false));
         let served = Arc::new(Mutex::new(Vec::new()));
         let threads = (0..threads)
@@ -62,6 +68,9 @@ impl Users {
                             version,
                             status,
                         });
+                        if !pause.is_zero() {
+                            std::thread::sleep(pause);
+                        }
                     }
                 })
             })
