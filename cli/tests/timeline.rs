@@ -147,6 +147,11 @@ fn timeline_draws_the_panels_and_markers_from_prometheus_and_the_step_history() 
             .any(|q| q.contains("sluice_upstream_latency_ms_bucket")),
         "{asked:?}"
     );
+    // The canary's share is of the users' requests: a mirror stage's copies are no user's.
+    assert!(
+        asked[0].contains("sluice_cohort=~\"stable|canary\""),
+        "{asked:?}"
+    );
 
     let svg = std::fs::read_to_string(dir.join("timeline.svg")).unwrap();
     let words = texts(&svg);

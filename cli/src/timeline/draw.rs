@@ -15,6 +15,8 @@ const FONT: &[u8] = include_bytes!("font/DejaVuSans.ttf");
 const CANARY: RGBColor = RGBColor(214, 39, 40);
 const STABLE: RGBColor = RGBColor(31, 119, 180);
 const SHARE: RGBColor = RGBColor(148, 103, 189);
+/// The copies a mirror stage sends to the canary: the canary's own answers, no user's.
+const MIRROR: RGBColor = RGBColor(255, 127, 14);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -108,12 +110,13 @@ fn draw_panel<DB: DrawingBackend>(
         let color = match s.name.as_str() {
             "canary" => CANARY,
             "share" => SHARE,
+            "mirror" => MIRROR,
             _ => STABLE,
         };
-        let name = if s.name == "share" {
-            "canary share"
-        } else {
-            &s.name
+        let name = match s.name.as_str() {
+            "share" => "canary share",
+            "mirror" => "canary (mirror copies)",
+            other => other,
         };
         chart
             .draw_series(LineSeries::new(

@@ -28,10 +28,11 @@ pub fn queries(entry: &str, window_secs: u64) -> [String; 3] {
     let requests = format!("sum by (sluice_cohort) (rate(sluice_requests_total{{{all}}}[{w}]))");
     let errors = format!("sum by (sluice_cohort) (rate(sluice_responses_5xx_total{{{all}}}[{w}]))");
     [
-        // A cohort without a series yet counts 0, so the share is 0% rather than absent.
+        // A cohort without a series yet counts 0, so the share is 0% rather than absent. The share
+        // is of the users' requests: a mirror stage's copies (cohort `mirror`) are no user's.
         format!(
             "100 * (sum(rate(sluice_requests_total{{{all},sluice_cohort=\"canary\"}}[{w}])) or vector(0)) \
-             / sum(rate(sluice_requests_total{{{all}}}[{w}]))"
+             / sum(rate(sluice_requests_total{{{all},sluice_cohort=~\"stable|canary\"}}[{w}]))"
         ),
         // A cohort that never failed may have no 5xx series: count it as 0 errors, not as no data.
         format!("100 * (1 - ({errors} or 0 * {requests}) / {requests})"),
