@@ -4,7 +4,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 CARGO ?= cargo
 
-.PHONY: help demo demo-mirror deps wasm controller run envoy test lint unit integration bench clean
+.PHONY: help demo demo-mirror deps wasm oci controller run envoy test lint unit integration bench clean
 
 help:
 	@echo "make demo   the main job in one command: a rollout walks its rings on real SLIs, a bad one is rolled back (~2 min)"
@@ -13,15 +13,21 @@ help:
 	@echo "make envoy  only Envoy with the filter and two upstreams, a fixed config (Ctrl-C stops)"
 	@echo "make test   install toolchains and Envoy, build, lint and run every test"
 	@echo "make wasm   write the optimized filter to dist/sluice_filter.wasm"
+	@echo "make oci    the filter as an OCI image layout in dist/oci/sluice-filter (push it with skopeo; prints the WasmPlugin sha256)"
 	@echo "make bench  native decide benchmark and Envoy load benchmark (not part of test)"
 
 deps:
 	bash scripts/install-wasm-toolchain.sh
 	bash scripts/install-envoy.sh
 	bash scripts/install-prometheus.sh
+	bash scripts/install-skopeo.sh
 
 wasm:
 	bash scripts/build-wasm.sh sluice-filter sluice_filter
+
+# No Docker daemon needed: the layout is written by a script and pushed with `skopeo copy`.
+oci: wasm
+	python3 scripts/oci-image.py --wasm dist/sluice_filter.wasm --out dist/oci/sluice-filter
 
 demo: deps wasm controller
 	python3 scripts/demo.py

@@ -262,7 +262,10 @@ fn quantile(stats: &str, cohort: &str, q: &str) -> f64 {
 /// healthy canary's `compareToStable`.)
 #[test]
 fn the_copies_latency_compares_with_the_users_latency() {
-    let stack = Stack::start(&config(1, Some(json!({"percent": 100, "cluster": "canary"}))));
+    let stack = Stack::start(&config(
+        1,
+        Some(json!({"percent": 100, "cluster": "canary"})),
+    ));
     for port in [stack.canary, stack.stable] {
         stack.control_upstream(port, &json!({"delay_ms": 12}));
     }
@@ -288,5 +291,8 @@ fn the_copies_latency_compares_with_the_users_latency() {
     );
     // Loose on purpose (a noisy machine moves both); what it catches is a systematic offset such as
     // Nagle's 40 ms or a copy timed from its request rather than from its sending.
-    assert!(m50 < s50 + 10.0, "copies p50 {m50:.1} ms vs users' {s50:.1} ms");
+    assert!(
+        m50 < s50 + 10.0,
+        "copies p50 {m50:.1} ms vs users' {s50:.1} ms"
+    );
 }

@@ -159,6 +159,29 @@ fn kustomizations_list_every_manifest_of_their_folder() {
     }
 }
 
+/// Users set their registry in one place, deploy/kustomization.yaml's `images:`: its `name` must be
+/// the image deployment.yaml names (else kustomize silently leaves the Deployment on ours), and its
+/// defaults are that image (so `kubectl apply -k deploy` and the file run the same controller).
+#[test]
+fn kustomize_images_sets_the_controller_image_in_one_place() {
+    let kustomization = &documents(&deploy().join("kustomization.yaml"))[0];
+    let images = kustomization["images"].as_array().expect("no images:");
+    assert_eq!(images.len(), 1, "{images:?}");
+    let deployment: Deployment = serde_json::from_value(one("apps/v1/Deployment")).unwrap();
+    let pod = deployment.spec.unwrap().template.spec.unwrap();
+    let image = pod.containers[0].image.clone().unwrap();
+    let (repository, _tag) = image.rsplit_once(':').unwrap();
+    assert_eq!(images[0]["name"], repository);
+    assert_eq!(
+        format!(
+            "{}:{}",
+            images[0]["newName"].as_str().unwrap(),
+            images[0]["newTag"].as_str().unwrap()
+        ),
+        image
+    );
+}
+
 #[test]
 fn deploy_crd_yaml_is_what_sluice_crd_prints() {
     let path = deploy().join("crd.yaml");
@@ -279,7 +302,10 @@ fn example_mirror_copies_go_to_the_canary_subsets_cluster() {
         serde_json::from_value(one("sluice.dev/v1alpha1/CohortRollout")).unwrap();
     let rule = one("networking.istio.io/v1/DestinationRule");
     let steps = rollout::plan::steps(&rollout.spec).unwrap();
-    assert!(steps[0].mirror.is_some(), "the example starts with a mirror stage");
+    assert!(
+        steps[0].mirror.is_some(),
+        "the example starts with a mirror stage"
+    );
     let cluster = rollout.spec.target.canary_cluster.as_deref().unwrap();
     let parts: Vec<&str> = cluster.split('|').collect();
     assert_eq!(parts.len(), 4, "{cluster}");
