@@ -39,15 +39,20 @@ proxy_wasm::main! {{
     std::panic::set_hook(Box::new(|info| {
         let _ = proxy_wasm::hostcalls::log(LogLevel::Critical, &format!("sluice: panic: {info}"));
     }));
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> {
-        Box::new(SluiceRoot { active: None, guardrail_tick_ms: 0 })
+    proxy_wasm::set_root_context(|id| -> Box<dyn RootContext> {
+        Box::new(SluiceRoot { id, active: None, guardrail_tick_ms: 0, closing: false })
     });
 }}
 
 struct SluiceRoot {
+    /// This root context's id: the copies it sends are its calls.
+    id: u32,
     active: Option<Rc<Active>>,
     /// When the guardrails last had their tick (the root ticks faster while a stage mirrors).
     guardrail_tick_ms: u64,
+    /// Replaced by a newer config's root, waiting for the answers to the copies it sent: the host
+    /// would cancel them with this context, and they would never be counted.
+    closing: bool,
 }
 
 impl Context for SluiceRoot {
@@ -61,12 +66,29 @@ impl Context for SluiceRoot {
         let status = self.get_http_call_response_header_bytes(":status");
         let now = self.get_current_time();
         mirror_send::on_answer(token, status.as_deref(), now);
-        // Copies queued since the last tick need not wait for the next one.
-        mirror_send::send_queued(now);
+        if self.closing {
+            self.done_when_answered();
+        } else {
+            // Copies queued since the last tick need not wait for the next one.
+            mirror_send::send_queued(self.id, now);
+        }
+    }
+
+    /// A newer config replaces this root: it stays until the copies it sent are answered.
+    fn on_done(&mut self) -> bool {
+        self.closing = mirror_send::in_flight_of(self.id) > 0;
+        !self.closing
     }
 }
 
 impl SluiceRoot {
+    /// Tells the host this closing root is done once no copy it sent is unanswered.
+    fn done_when_answered(&self) {
+        if mirror_send::in_flight_of(self.id) == 0 {
+            self.done();
+        }
+    }
+
     /// The plugin's name (Istio: `<namespace>.<WasmPlugin>`), which scopes its shared data.
     fn plugin_name(&self) -> String {
         self.get_property(vec!["plugin_name"])
@@ -125,11 +147,8 @@ impl RootContext for SluiceRoot {
             metrics::record(m.generation, generation);
         }
         active::configured(generation);
-        if mirrors {
-            self.set_tick_period(MIRROR_TICK);
-        } else if !guardrails.is_empty() {
-            self.set_tick_period(TICK);
-        }
+        // Always ticking: copies an older config queued or sent are still sent or written off here.
+        self.set_tick_period(if mirrors { MIRROR_TICK } else { TICK });
         self.active = Some(Rc::new(Active {
             config,
             metrics,
@@ -141,7 +160,13 @@ impl RootContext for SluiceRoot {
 
     fn on_tick(&mut self) {
         let now = self.get_current_time();
-        mirror_send::send_queued(now);
+        mirror_send::expire(now);
+        if self.closing {
+            // The newest root sends what is queued; this one only waits for its answers.
+            self.done_when_answered();
+            return;
+        }
+        mirror_send::send_queued(self.id, now);
         let now_ms = unix_ms(now);
         if let Some(active) = &self.active {
             if now_ms.saturating_sub(self.guardrail_tick_ms) >= TICK.as_millis() as u64 {

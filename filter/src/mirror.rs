@@ -13,6 +13,9 @@ use std::collections::{HashMap, VecDeque};
 pub const MAX_OUTSTANDING: usize = 512;
 /// The largest request body copied; a longer one is not copied (counted as skipped).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Request bodies a worker holds for copies at once (captured or queued): wasm memory never shrinks,
+/// so this bounds what copies can make it grow. A body past it is not copied (counted as skipped).
+pub const MAX_BODY_BYTES_HELD: usize = 4 * 1024 * 1024;
 /// Appended to the copy's `:authority`, as Envoy's own request mirroring does, so the canary (and its
 /// logs) can tell a copy from a user's request.
 pub const SHADOW_SUFFIX: &str = "-shadow";
@@ -91,6 +94,10 @@ pub struct Copy<P> {
 pub struct InFlight<P> {
     pub id: u64,
     pub sent_at: std::time::SystemTime,
+    /// Past this, no answer will come (the host dropped the call): the copy is written off.
+    pub expires_at: std::time::SystemTime,
+    /// The root context that sent it: the call lives and dies with that context.
+    pub root: u32,
     pub origin: P,
 }
 
@@ -180,6 +187,30 @@ impl<P> Book<P> {
     /// The copy a call token belongs to, once its answer (or failure) arrived.
     pub fn take_in_flight(&mut self, token: u32) -> Option<InFlight<P>> {
         self.in_flight.remove(&token)
+    }
+
+    /// Copies sent by root context `root` and not yet answered.
+    pub fn in_flight_of(&self, root: u32) -> usize {
+        self.in_flight.values().filter(|f| f.root == root).count()
+    }
+
+    /// Writes off the copies whose answer can no longer come (their call outlived its timeout, e.g.
+    /// the host cancelled it with its context), freeing their places; returns them.
+    pub fn expire(&mut self, now: std::time::SystemTime) -> Vec<InFlight<P>> {
+        let expired: Vec<u32> = self
+            .in_flight
+            .iter()
+            .filter(|(_, f)| f.expires_at < now)
+            .map(|(token, _)| *token)
+            .collect();
+        let mut out = Vec::with_capacity(expired.len());
+        for token in expired {
+            if let Some(flight) = self.in_flight.remove(&token) {
+                self.abandon(flight.id);
+                out.push(flight);
+            }
+        }
+        out
     }
 
     /// A reserved copy that will not be sent (body too large, request reset, dispatch refused).

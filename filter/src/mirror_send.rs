@@ -18,6 +18,8 @@ pub(crate) type Origin = (Rc<Active>, usize);
 
 thread_local! {
     pub(crate) static BOOK: RefCell<Book<Origin>> = RefCell::new(Book::default());
+    /// Bytes of request bodies this worker holds for copies, captured or queued.
+    static BODY_BYTES_HELD: Cell<usize> = const { Cell::new(0) };
     static LAST_SEND_ERROR_LOG_MS: Cell<u64> = const { Cell::new(0) };
 }
 
@@ -35,15 +37,46 @@ pub(crate) fn skipped(active: &Active, rollout: usize) {
     }
 }
 
-/// Sends every queued copy (on the root context: its calls outlive the user's request).
-pub(crate) fn send_queued(now: SystemTime) {
+/// Holds `n` more body bytes for copies, unless that would pass `MAX_BODY_BYTES_HELD`.
+fn hold(n: usize) -> bool {
+    let held = BODY_BYTES_HELD.get().saturating_add(n);
+    let fits = held <= mirror::MAX_BODY_BYTES_HELD;
+    if fits {
+        BODY_BYTES_HELD.set(held);
+    }
+    fits
+}
+
+fn release(n: usize) {
+    BODY_BYTES_HELD.set(BODY_BYTES_HELD.get().saturating_sub(n));
+}
+
+/// How long after its timeout a sent copy is written off if no answer came: the host answers a call
+/// that timed out itself, so only a call dropped without an answer (its context gone) gets here.
+const EXPIRY_GRACE: Duration = Duration::from_secs(2);
+
+/// Sends every queued copy from root context `root` (the root's calls outlive the user's request).
+pub(crate) fn send_queued(root: u32, now: SystemTime) {
     let copies = BOOK.with_borrow_mut(Book::take_queued);
     for copy in copies {
-        send(copy, now);
+        send(root, copy, now);
     }
 }
 
-fn send(copy: Copy<Origin>, now: SystemTime) {
+/// Copies root context `root` sent that are still unanswered.
+pub(crate) fn in_flight_of(root: u32) -> usize {
+    BOOK.with_borrow(|book| book.in_flight_of(root))
+}
+
+/// Writes off sent copies no answer will come for, counting them as skipped (not measured).
+pub(crate) fn expire(now: SystemTime) {
+    let expired = BOOK.with_borrow_mut(|book| book.expire(now));
+    for flight in expired {
+        skipped(&flight.origin.0, flight.origin.1);
+    }
+}
+
+fn send(root: u32, copy: Copy<Origin>, now: SystemTime) {
     let headers: Vec<(&str, &str)> = copy
         .headers
         .iter()
@@ -56,6 +89,8 @@ fn send(copy: Copy<Origin>, now: SystemTime) {
         Vec::new(),
         Duration::from_millis(copy.timeout_ms),
     );
+    // The host has its own copy of the body now (or refused it).
+    release(copy.body.as_ref().map_or(0, Vec::len));
     match sent {
         Ok(token) => BOOK.with_borrow_mut(|book| {
             book.sent(
@@ -63,6 +98,8 @@ fn send(copy: Copy<Origin>, now: SystemTime) {
                 InFlight {
                     id: copy.id,
                     sent_at: now,
+                    expires_at: now + Duration::from_millis(copy.timeout_ms) + EXPIRY_GRACE,
+                    root,
                     origin: copy.origin,
                 },
             )
@@ -131,9 +168,16 @@ pub(crate) struct RequestCopy {
 
 struct Capture {
     headers: Vec<(String, Vec<u8>)>,
+    /// Held in `BODY_BYTES_HELD` while here.
     body: Vec<u8>,
     cluster: String,
     timeout_ms: u64,
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        release(self.body.len());
+    }
 }
 
 impl RequestCopy {
@@ -166,12 +210,15 @@ impl RequestCopy {
         self.capture.is_some()
     }
 
-    /// Adds a body chunk; false when the body grows past `MAX_BODY_BYTES`.
+    /// Adds a body chunk; false when the body grows past `MAX_BODY_BYTES`, or the worker already
+    /// holds `MAX_BODY_BYTES_HELD` of bodies.
     pub(crate) fn add_body(&mut self, chunk: &[u8]) -> bool {
         let Some(capture) = self.capture.as_mut() else {
             return true;
         };
-        if capture.body.len().saturating_add(chunk.len()) > mirror::MAX_BODY_BYTES {
+        if capture.body.len().saturating_add(chunk.len()) > mirror::MAX_BODY_BYTES
+            || !hold(chunk.len())
+        {
             return false;
         }
         capture.body.extend_from_slice(chunk);
@@ -180,18 +227,21 @@ impl RequestCopy {
 
     /// Queues the whole request's copy for the root context; false when it cannot be copied.
     pub(crate) fn queue(&mut self) -> bool {
-        let Some(capture) = self.capture.take() else {
+        let Some(mut capture) = self.capture.take() else {
             return true;
         };
-        let body_len = (!capture.body.is_empty()).then_some(capture.body.len());
+        // Still held while queued: released once sent.
+        let body = std::mem::take(&mut capture.body);
+        let body_len = (!body.is_empty()).then_some(body.len());
         let Some(headers) = mirror::copy_headers(&capture.headers, body_len) else {
+            release(body.len());
             return false;
         };
         let copy = Copy {
             id: self.id,
-            cluster: capture.cluster,
+            cluster: std::mem::take(&mut capture.cluster),
             headers,
-            body: body_len.map(|_| capture.body),
+            body: body_len.map(|_| body),
             timeout_ms: capture.timeout_ms,
             origin: (Rc::clone(&self.origin.0), self.origin.1),
         };
