@@ -1,10 +1,12 @@
 //! The command line: the clap tree, and `Args::run`, which dispatches each command to the crate that
 //! does the work.
 
+use crate::cluster::KubeFlags;
 use crate::render;
-// Declared here so that `main.rs` stays untouched; `crate::args::timeline`.
+use crate::validate::{self, ValidateArgs};
+// Declared here, beside the command it serves: `crate::args::timeline`.
 #[path = "timeline/mod.rs"]
-mod timeline;
+pub(crate) mod timeline;
 use clap::{Parser, Subcommand, ValueEnum};
 use controller::local::files::{load_rollout, StateFile};
 use controller::local::{self, LocalOptions};
@@ -63,15 +65,11 @@ enum Cmd {
         /// checks' thresholds; the state file keeps status only. Repeat for several rollouts.
         #[arg(long, value_name = "ROLLOUT.yaml", requires = "state_file")]
         rollout: Vec<PathBuf>,
-        #[arg(long, short)]
-        namespace: Option<String>,
-        /// Print the status again every SECONDS (2 when not given) until Ctrl-C.
-        #[arg(long, short, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "2",
-              value_parser = clap::value_parser!(u64).range(1..))]
-        watch: Option<u64>,
-        /// `json` and `yaml` print the status objects, for scripts.
-        #[arg(long, short, value_enum, default_value = "table")]
-        output: render::Format,
+        /// Kubernetes mode; without -n, every namespace.
+        #[command(flatten)]
+        kube: KubeFlags,
+        #[command(flatten)]
+        view: StatusView,
     },
     /// Hold a rollout at its step until resumed.
     Pause(Target),
@@ -101,7 +99,38 @@ enum Cmd {
     Crd,
     /// Draw a rollout's timeline (canary share, success rate, p99 latency; steps, failed checks, marks,
     /// the rollback) from Prometheus and status history to SVG/PNG, and print a summary.
-    Timeline(timeline::TimelineArgs),
+    #[command(group(clap::ArgGroup::new("status_from").required(true).args(["state_file", "kube"])))]
+    Timeline {
+        #[command(flatten)]
+        args: Box<timeline::TimelineArgs>,
+        /// Read status from the CohortRollout in Kubernetes instead of a state file.
+        #[arg(long)]
+        kube: bool,
+        #[command(flatten)]
+        cluster: KubeFlags,
+    },
+    /// Check sluice configs, WasmPlugins, TrafficExtensions and CohortRollouts before applying them,
+    /// offline: the errors the filter and the controller would give, and what the documents given
+    /// together would refuse (two CohortRollouts owning one entry, entries matching the same requests).
+    Validate {
+        #[command(flatten)]
+        args: ValidateArgs,
+        /// The namespace of documents that name none (as `kubectl apply -n`).
+        #[arg(long, short, default_value = "default")]
+        namespace: String,
+    },
+}
+
+/// `sluice status`'s view: refreshed or once, a table or the objects.
+#[derive(clap::Args)]
+pub struct StatusView {
+    /// Print the status again every SECONDS (2 when not given) until Ctrl-C.
+    #[arg(long, short, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "2",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub watch: Option<u64>,
+    /// `json` and `yaml` print the status objects, for scripts.
+    #[arg(long, short, value_enum, default_value = "table")]
+    pub output: render::Format,
 }
 
 #[derive(clap::Args)]
@@ -109,8 +138,9 @@ struct Target {
     name: String,
     #[arg(long)]
     state_file: Option<PathBuf>,
-    #[arg(long, short, default_value = "default")]
-    namespace: String,
+    /// Kubernetes mode.
+    #[command(flatten)]
+    kube: KubeFlags,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -158,34 +188,27 @@ impl Args {
             Cmd::Status {
                 state_file,
                 rollout,
-                namespace,
-                watch,
-                output,
+                kube,
+                view,
             } => {
                 let source = render::StatusSource {
                     state_file,
                     rollout_files: rollout,
-                    namespace,
+                    all_namespaces: kube.namespace.is_none(),
+                    kube,
+                    cluster: Default::default(),
                 };
-                match watch {
-                    None => {
-                        print!("{}", source.render(output).await?);
-                        Ok(())
-                    }
-                    Some(seconds) => {
-                        let every = std::time::Duration::from_secs(seconds);
-                        render::watch::watch(every, output, || source.render(output)).await
-                    }
-                }
+                status(source, view).await
             }
-            Cmd::Pause(t) => send(t, Command::Pause).await,
-            Cmd::Resume(t) => send(t, Command::Resume).await,
-            Cmd::Promote(t) => send(t, Command::Promote).await,
-            Cmd::Abort(t) => send(t, Command::Abort).await,
+            Cmd::Pause(t) => send(&t.name, t.state_file, &t.kube, Command::Pause).await,
+            Cmd::Resume(t) => send(&t.name, t.state_file, &t.kube, Command::Resume).await,
+            Cmd::Promote(t) => send(&t.name, t.state_file, &t.kube, Command::Promote).await,
+            Cmd::Abort(t) => send(&t.name, t.state_file, &t.kube, Command::Abort).await,
             Cmd::Plan { rollout, cities } => {
                 print!("{}", plan(&rollout, &cities)?);
                 Ok(())
             }
+            Cmd::Validate { args, namespace } => validate::run(&args, &namespace),
             Cmd::Bucket { salt, user, mode } => {
                 let h = cohort::murmur3::user_hash(salt.as_bytes(), user.as_bytes());
                 match mode {
@@ -200,7 +223,14 @@ impl Args {
                 }
                 Ok(())
             }
-            Cmd::Timeline(t) => timeline::run(t).await,
+            Cmd::Timeline {
+                mut args,
+                kube,
+                cluster,
+            } => {
+                args.cluster = kube.then_some(cluster);
+                timeline::run(*args).await
+            }
             Cmd::Crd => {
                 print!("{}", kube::crd::crd_yaml()?);
                 Ok(())
@@ -209,18 +239,53 @@ impl Args {
     }
 }
 
-async fn send(t: Target, command: Command) -> Result<()> {
-    match t.state_file {
-        Some(path) => StateFile { path }.send_command(&t.name, command)?,
+/// `status`: once, or every `--watch` seconds.
+pub(crate) async fn status(source: render::StatusSource, view: StatusView) -> Result<()> {
+    let output = view.output;
+    match view.watch {
         None => {
-            kube::commands::send_command(&t.namespace, &t.name, command).await?;
+            print!("{}", source.render(output).await?);
+            Ok(())
+        }
+        Some(seconds) => {
+            let every = std::time::Duration::from_secs(seconds);
+            render::watch::watch(every, output, || source.render(output)).await
         }
     }
-    println!("{command} sent to {}", t.name);
+}
+
+/// `pause|resume|promote|abort NAME`: to the state file, or the CohortRollout's annotation.
+pub(crate) async fn send(
+    name: &str,
+    state_file: Option<PathBuf>,
+    flags: &KubeFlags,
+    command: Command,
+) -> Result<()> {
+    let Some(path) = state_file else {
+        let cluster = flags.connect().await?;
+        let id = controller::schedule::new_command_id();
+        let client = cluster.client.clone();
+        kube::commands::send_command_with(client, &cluster.namespace, name, command, &id)
+            .await
+            .map_err(|e| {
+                let what = format!(
+                    "sending {command} to CohortRollout {}/{name}",
+                    cluster.namespace
+                );
+                cluster.failed(&what, e)
+            })?;
+        println!(
+            "{command} sent to CohortRollout {}/{name}",
+            cluster.namespace
+        );
+        return Ok(());
+    };
+    StateFile { path }.send_command(name, command)?;
+    println!("{command} sent to {name}");
     Ok(())
 }
 
-fn plan(rollout: &Path, cities: &Path) -> Result<String> {
+pub(crate) fn plan(rollout: &Path, cities: &Path) -> Result<String> {
     let rollout = load_rollout(rollout)?;
     let steps = rollout::plan::steps(&rollout.spec)?;
     let bytes = std::fs::read(cities).map_err(|source| rollout::Error::Io {

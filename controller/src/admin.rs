@@ -14,19 +14,49 @@ use prometheus_client::registry::Registry;
 use rollout::api::Phase;
 use rollout::{Error, Result};
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
+/// A CohortRollout (`namespace`, `rollout`) and its entry in the proxies' config, under the filter's
+/// own label name so that dashboards and alerts join the two on `sluice_rollout`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RolloutLabels {
     pub namespace: String,
     pub rollout: String,
+    pub sluice_rollout: String,
+}
+
+impl RolloutLabels {
+    pub fn new(namespace: &str, rollout: &str, entry: &str) -> Self {
+        RolloutLabels {
+            namespace: namespace.into(),
+            rollout: rollout.into(),
+            sluice_rollout: entry.into(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PhaseLabels {
     pub namespace: String,
     pub rollout: String,
+    pub sluice_rollout: String,
     pub phase: String,
+}
+
+/// Where a rollout stands, as its status and spec say after a round.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RolloutProgress {
+    /// `status.currentStep` (0 = the first step).
+    pub step: u32,
+    /// Steps in the plan.
+    pub steps: u32,
+    /// Percent of the stage's eligible users the entry sends to the canary: 0 in a mirror step and
+    /// once rolled back, 100 once promoted.
+    pub exposure_percent: f64,
+    /// `status.lastProgressTime`: unix seconds of the last step change (or start, or resume).
+    pub last_progress: u64,
+    pub analysis_interval_secs: u64,
 }
 
 pub const PHASES: [Phase; 4] = [
@@ -48,6 +78,11 @@ pub struct ControllerMetrics {
     pub config_applied: Family<RolloutLabels, Gauge>,
     /// 1 while this replica holds the Lease.
     pub leader: Gauge,
+    pub step: Family<RolloutLabels, Gauge>,
+    pub steps: Family<RolloutLabels, Gauge>,
+    pub exposure_percent: Family<RolloutLabels, Gauge<f64, AtomicU64>>,
+    pub last_progress: Family<RolloutLabels, Gauge>,
+    pub analysis_interval: Family<RolloutLabels, Gauge>,
 }
 
 impl Default for ControllerMetrics {
@@ -67,6 +102,11 @@ impl ControllerMetrics {
             phase: Family::default(),
             config_applied: Family::default(),
             leader: Gauge::default(),
+            step: Family::default(),
+            steps: Family::default(),
+            exposure_percent: Family::default(),
+            last_progress: Family::default(),
+            analysis_interval: Family::default(),
         };
         registry.register(
             "reconciles",
@@ -98,56 +138,85 @@ impl ControllerMetrics {
             "1 while this replica holds the leader Lease",
             metrics.leader.clone(),
         );
+        registry.register(
+            "rollout_step",
+            "The rollout's current step (status.currentStep, 0 = the first)",
+            metrics.step.clone(),
+        );
+        registry.register(
+            "rollout_steps",
+            "Steps in the rollout's plan",
+            metrics.steps.clone(),
+        );
+        registry.register(
+            "rollout_exposure_percent",
+            "Percent of the stage's eligible users sent to the canary (0 in a mirror step and rolled back, 100 promoted)",
+            metrics.exposure_percent.clone(),
+        );
+        registry.register(
+            "rollout_last_progress_timestamp_seconds",
+            "Unix time of the rollout's last step change, start or resume (status.lastProgressTime)",
+            metrics.last_progress.clone(),
+        );
+        registry.register(
+            "rollout_analysis_interval_seconds",
+            "The rollout's analysis interval",
+            metrics.analysis_interval.clone(),
+        );
         ControllerMetrics {
             registry,
             ..metrics
         }
     }
 
-    pub fn set_phase(&self, namespace: &str, rollout: &str, current: Phase) {
+    pub fn set_phase(&self, rollout: &RolloutLabels, current: Phase) {
         for phase in PHASES {
-            let labels = PhaseLabels {
-                namespace: namespace.into(),
-                rollout: rollout.into(),
-                phase: format!("{phase:?}"),
-            };
+            let labels = phase_labels(rollout, phase);
             self.phase
                 .get_or_create(&labels)
                 .set(i64::from(phase == current));
         }
     }
 
-    /// A deleted rollout: its phase series go (its rollback count stays, as a counter should).
-    pub fn set_config_applied(&self, namespace: &str, rollout: &str, applied: bool) {
-        let labels = RolloutLabels {
-            namespace: namespace.into(),
-            rollout: rollout.into(),
-        };
+    pub fn set_config_applied(&self, rollout: &RolloutLabels, applied: bool) {
         self.config_applied
-            .get_or_create(&labels)
+            .get_or_create(rollout)
             .set(i64::from(applied));
     }
 
-    pub fn forget(&self, namespace: &str, rollout: &str) {
-        self.config_applied.remove(&RolloutLabels {
-            namespace: namespace.into(),
-            rollout: rollout.into(),
-        });
+    pub fn set_progress(&self, rollout: &RolloutLabels, progress: &RolloutProgress) {
+        self.step
+            .get_or_create(rollout)
+            .set(i64::from(progress.step));
+        self.steps
+            .get_or_create(rollout)
+            .set(i64::from(progress.steps));
+        self.exposure_percent
+            .get_or_create(rollout)
+            .set(progress.exposure_percent);
+        self.last_progress
+            .get_or_create(rollout)
+            .set(i64::try_from(progress.last_progress).unwrap_or(i64::MAX));
+        self.analysis_interval
+            .get_or_create(rollout)
+            .set(i64::try_from(progress.analysis_interval_secs).unwrap_or(i64::MAX));
+    }
+
+    /// A deleted rollout: its state series go (its rollback count stays, as a counter should).
+    pub fn forget(&self, rollout: &RolloutLabels) {
+        self.config_applied.remove(rollout);
+        self.step.remove(rollout);
+        self.steps.remove(rollout);
+        self.exposure_percent.remove(rollout);
+        self.last_progress.remove(rollout);
+        self.analysis_interval.remove(rollout);
         for phase in PHASES {
-            self.phase.remove(&PhaseLabels {
-                namespace: namespace.into(),
-                rollout: rollout.into(),
-                phase: format!("{phase:?}"),
-            });
+            self.phase.remove(&phase_labels(rollout, phase));
         }
     }
 
-    pub fn count_rollback(&self, namespace: &str, rollout: &str) {
-        let labels = RolloutLabels {
-            namespace: namespace.into(),
-            rollout: rollout.into(),
-        };
-        self.rollbacks.get_or_create(&labels).inc();
+    pub fn count_rollback(&self, rollout: &RolloutLabels) {
+        self.rollbacks.get_or_create(rollout).inc();
     }
 
     /// The Prometheus text exposition.
@@ -156,6 +225,15 @@ impl ControllerMetrics {
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .map_err(|e| Error::Sink(format!("encoding metrics: {e}")))?;
         Ok(out)
+    }
+}
+
+fn phase_labels(rollout: &RolloutLabels, phase: Phase) -> PhaseLabels {
+    PhaseLabels {
+        namespace: rollout.namespace.clone(),
+        rollout: rollout.rollout.clone(),
+        sluice_rollout: rollout.sluice_rollout.clone(),
+        phase: format!("{phase:?}"),
     }
 }
 

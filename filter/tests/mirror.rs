@@ -389,7 +389,11 @@ fn copies_no_answer_will_come_for_are_written_off_and_free_their_places() {
     gone.sort();
     assert_eq!(gone, [ids[0], ids[2]]);
     assert_eq!((book.in_flight_of(10), book.in_flight_of(11)), (1, 0));
-    assert_eq!(book.outstanding(), 1, "the written-off copies freed their places");
+    assert_eq!(
+        book.outstanding(),
+        1,
+        "the written-off copies freed their places"
+    );
     // Written off: a late answer changes nothing; the live one still compares.
     assert!(book.take_in_flight(1).is_none());
     assert_eq!(book.mirror_answered(ids[0], 2), None);

@@ -10,12 +10,14 @@ mod guardrail;
 mod history;
 mod phase;
 mod steps;
+mod target;
 pub use guardrail::GuardrailSpec;
 pub use history::{HistoryEvent, HISTORY_LIMIT};
 pub use phase::Phase;
 pub use steps::{
     LinearSteps, MirrorStep, RingSteps, Step, StepShorthand, DEFAULT_MIRROR_TIMEOUT_MS,
 };
+pub use target::{BucketingSpec, ConfigKind, ConfigRef, ObjectRef, RequestMatch, Target};
 
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[kube(
@@ -42,62 +44,6 @@ pub struct CohortRolloutSpec {
     pub analysis: Analysis,
     #[serde(default)]
     pub alerts: Alerts,
-}
-
-/// Where the config goes and which rollout entry of it this resource owns.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Target {
-    /// The Istio WasmPlugin carrying the sluice config. Its `pluginConfig` is the one home of the shared
-    /// settings (identity, geo headers, city table, overrides); each CohortRollout owns one `rollouts[]` entry.
-    pub wasm_plugin: ObjectRef,
-    /// The entry name in `rollouts[]`; defaults to the CohortRollout's name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rollout: Option<String>,
-    #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
-    pub request_match: Option<RequestMatch>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub salt: Option<String>,
-    /// `basisPoints` (0.01% resolution) or `unleash` (Unleash-compatible, whole percents).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bucketing: Option<BucketingSpec>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub routing_header: Option<String>,
-    /// The proxies' own cut-off of a failing canary: each Envoy sends every user of the rollout to
-    /// stable when the canary's 5xx rate is far above stable's, without waiting for analysis; the next
-    /// analysis round fails the rollout on it (the `guardrail` check). Absent = on, with the filter's
-    /// defaults.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub guardrail: Option<GuardrailSpec>,
-    /// The Envoy cluster the proxies send mirror copies to (local Envoy: the canary's cluster; Istio:
-    /// `outbound|<port>|<canary subset>|<host>`). Needed when a step mirrors.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub canary_cluster: Option<String>,
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ObjectRef {
-    pub name: String,
-    /// Defaults to the CohortRollout's namespace.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct RequestMatch {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub authority: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub path_prefix: Option<String>,
-}
-
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub enum BucketingSpec {
-    BasisPoints,
-    Unleash,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
@@ -234,12 +180,14 @@ pub struct CohortRolloutStatus {
     /// Alerts decided but not yet delivered to every sink (retried with backoff, also after a restart).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outbox: Vec<PendingAlert>,
-    /// The entry this rollout serves by, and the WasmPlugin (`namespace/name`) carrying it: neither may
-    /// change while a stage serves.
+    /// The entry this rollout serves by, and the WasmPlugin or TrafficExtension (`namespace/name`, one
+    /// of the two) carrying it: none may change while a stage serves.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entry: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wasm_plugin: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traffic_extension: Option<String>,
     /// The CohortRollout (`namespace/name`) owning this rollout's entry in the config: this one, or
     /// the one whose entry it may not edit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -262,6 +210,25 @@ pub struct CohortRolloutStatus {
     /// The last decisions (steps, failed checks, pause, rollback, promotion), oldest first, at most 50.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<HistoryEvent>,
+}
+
+impl CohortRolloutStatus {
+    /// The resource status records as carrying the entry (`namespace/name`), if any.
+    pub fn config_resource(&self) -> Option<(ConfigKind, &str)> {
+        let plugin = self.wasm_plugin.as_deref();
+        let extension = self.traffic_extension.as_deref();
+        plugin
+            .map(|p| (ConfigKind::WasmPlugin, p))
+            .or_else(|| extension.map(|e| (ConfigKind::TrafficExtension, e)))
+    }
+
+    /// Records the resource carrying the entry (`namespace/name`); the other kind's field is cleared.
+    pub fn record_config_resource(&mut self, kind: ConfigKind, qualified: String) {
+        (self.wasm_plugin, self.traffic_extension) = match kind {
+            ConfigKind::WasmPlugin => (Some(qualified), None),
+            ConfigKind::TrafficExtension => (None, Some(qualified)),
+        };
+    }
 }
 
 /// The outcome of one check. Only Pass can advance a step.

@@ -303,7 +303,7 @@ async fn moving_a_rollout_to_another_wasm_plugin_or_entry_mid_rollout_is_rejecte
     at_ten_percent(&m).await;
     let moved = spec(PLAN, "v2");
     let mut other_plugin = moved.clone();
-    other_plugin.target.wasm_plugin.name = "sluice-eu".into();
+    other_plugin.target.wasm_plugin.as_mut().unwrap().name = "sluice-eu".into();
     let error = round(&m, &other_plugin, None, 180).await.unwrap_err();
     assert!(
         matches!(&error, Error::InvalidSpec { field, .. } if field == "spec.target.wasmPlugin"),

@@ -11,7 +11,9 @@ mod marks;
 mod model;
 mod query;
 
+use crate::cluster::KubeFlags;
 use clock::instant;
+use controller::kube::commands::list_rollouts_with;
 use controller::local::files::{load_rollout, StateFile};
 use draw::{Drawing, Format};
 use marks::Mark;
@@ -30,13 +32,12 @@ pub struct TimelineArgs {
     )]
     prometheus: String,
     /// Local mode: the controller's state file (status with its history).
-    #[arg(long, value_name = "PATH", required_unless_present = "kube")]
-    state_file: Option<PathBuf>,
-    /// Read status from the CohortRollout in Kubernetes instead of a state file.
-    #[arg(long, conflicts_with = "state_file")]
-    kube: bool,
-    #[arg(long, short, default_value = "default")]
-    namespace: String,
+    #[arg(long, value_name = "PATH")]
+    pub state_file: Option<PathBuf>,
+    /// Kubernetes mode (`sluice timeline --kube`, or `kubectl sluice timeline`): where the
+    /// CohortRollout is. Set by the caller, which owns the flags.
+    #[arg(skip)]
+    pub cluster: Option<KubeFlags>,
     /// FILE.svg draws SVG, FILE.png draws PNG; any other name is a stem and both STEM.svg and
     /// STEM.png are written.
     #[arg(long, value_name = "FILE")]
@@ -193,11 +194,26 @@ async fn load_status(
             Ok((status, None))
         }
         None => {
-            let list = controller::kube::commands::list_rollouts(Some(&args.namespace)).await?;
-            list.into_iter()
+            let Some(flags) = &args.cluster else {
+                return Err(invalid("give --state-file (local mode) or --kube".into()));
+            };
+            let cluster = flags.connect().await?;
+            let namespace = Some(cluster.namespace.as_str());
+            let list = list_rollouts_with(cluster.client.clone(), namespace).await;
+            let what = format!(
+                "reading CohortRollout {}/{}",
+                cluster.namespace, args.rollout
+            );
+            list.map_err(|e| cluster.failed(&what, e))?
+                .into_iter()
                 .find(|r| r.metadata.name.as_deref() == Some(args.rollout.as_str()))
                 .and_then(|r| r.status.map(|status| (status, Some(r.spec))))
-                .ok_or_else(|| missing(format!("namespace {}", args.namespace)))
+                .ok_or_else(|| {
+                    missing(format!(
+                        "namespace {} of {}",
+                        cluster.namespace, cluster.described
+                    ))
+                })
         }
     }
 }

@@ -7,14 +7,15 @@ use super::commands::command_of;
 use super::deadline::{analysis_budget, MetricsWithin};
 use super::finalizer;
 use super::leadership::Leadership;
-use super::stores::{BothAlerts, CrdStatusStore, KubeEvents, WasmPluginStore};
-use crate::admin::ControllerMetrics;
+use super::plugin_store::PluginConfigStore;
+use super::stores::{BothAlerts, CrdStatusStore, KubeEvents};
+use crate::admin::{ControllerMetrics, RolloutLabels, RolloutProgress};
 use crate::error::{Error, Result};
 use crate::schedule::{AnalysisClock, FailureBackoff, RolloutKey};
 use crate::webhooks::Webhooks;
 use kube::runtime::controller::Action;
 use kube::{Client, ResourceExt};
-use rollout::api::CohortRollout;
+use rollout::api::{CohortRollout, CohortRolloutStatus, Phase};
 use rollout::machine::Action as MachineAction;
 use rollout::ports::MetricsSource;
 use rollout::round::{self, Io, Round, Target};
@@ -62,7 +63,8 @@ pub fn round_for(
     )
 }
 
-/// The Kubernetes stores of one rollout: its WasmPlugin (namespace defaults to the rollout's), its
+/// The Kubernetes stores of one rollout: its WasmPlugin or TrafficExtension (namespace defaults to the
+/// rollout's), its
 /// status subresource, and Events on it plus its webhooks; each Kubernetes write checks `leadership`.
 pub fn stores_for(
     client: &Client,
@@ -71,14 +73,14 @@ pub fn stores_for(
     webhook_client: reqwest::Client,
     leadership: &Leadership,
 ) -> (
-    WasmPluginStore,
+    PluginConfigStore,
     CrdStatusStore,
     BothAlerts<KubeEvents, Webhooks>,
 ) {
     let namespace = rollout
         .namespace()
         .unwrap_or_else(|| client.default_namespace().to_string());
-    let config = WasmPluginStore::for_rollout(client, rollout, leadership.clone());
+    let config = PluginConfigStore::for_rollout(client, rollout, leadership.clone());
     let status = CrdStatusStore::new(client.clone(), &namespace, leadership.clone());
     let alerts = BothAlerts {
         first: KubeEvents::new(client.clone(), rollout, identity, leadership.clone()),
@@ -112,7 +114,7 @@ where
         finalizer::release(&ctx.client, rollout, &ctx.leadership, &ctx.identity).await?;
         let key = key_of(rollout);
         ctx.backoff.succeeded(&key);
-        ctx.metrics.forget(&key.0, &key.1);
+        ctx.metrics.forget(&rollout_labels(rollout));
         return Ok(Action::await_change());
     }
     if !finalizer::has_finalizer(rollout) {
@@ -164,15 +166,18 @@ where
         }
     };
     ctx.backoff.succeeded(&key);
-    ctx.metrics.set_phase(namespace, name, outcome.status.phase);
+    let labels = rollout_labels(rollout);
+    ctx.metrics.set_phase(&labels, outcome.status.phase);
     ctx.metrics
-        .set_config_applied(namespace, name, outcome.config_applied);
+        .set_config_applied(&labels, outcome.config_applied);
+    ctx.metrics
+        .set_progress(&labels, &progress_of(rollout, &outcome.status, interval));
     ctx.clock.finished(&key, &outcome, Instant::now());
     match &outcome.action {
         Some(MachineAction::Hold(_)) | None => {}
         Some(action) => {
             if matches!(action, MachineAction::Rollback(_)) {
-                ctx.metrics.count_rollback(namespace, name);
+                ctx.metrics.count_rollback(&labels);
             }
             tracing::info!(%namespace, rollout = %name, ?action, step = outcome.status.current_step, "rollout changed");
         }
@@ -186,6 +191,37 @@ where
         Some(secs) => next_analysis.min(Duration::from_secs(secs.max(1))),
         None => next_analysis,
     })
+}
+
+/// The rollout's metric labels: its entry is the one its spec names (the filter's `sluice_rollout`).
+fn rollout_labels(rollout: &CohortRollout) -> RolloutLabels {
+    let (namespace, name) = key_of(rollout);
+    let entry = rollout.spec.target.rollout.as_deref().unwrap_or(&name);
+    RolloutLabels::new(&namespace, &name, entry)
+}
+
+fn progress_of(
+    rollout: &CohortRollout,
+    status: &CohortRolloutStatus,
+    interval: Duration,
+) -> RolloutProgress {
+    let exposure_percent = match status.phase {
+        Phase::RolledBack => 0.0,
+        Phase::Promoted => 100.0,
+        Phase::Progressing | Phase::Paused => status
+            .stage
+            .as_ref()
+            .filter(|stage| !stage.is_mirror())
+            .map_or(0.0, |stage| stage.percent),
+    };
+    let steps = rollout::plan::steps(&rollout.spec).map_or(0, |steps| steps.len());
+    RolloutProgress {
+        step: status.current_step,
+        steps: u32::try_from(steps).unwrap_or(u32::MAX),
+        exposure_percent,
+        last_progress: status.last_progress_time,
+        analysis_interval_secs: interval.as_secs(),
+    }
 }
 
 pub fn error_policy<M>(rollout: Arc<CohortRollout>, error: &Error, ctx: Arc<Context<M>>) -> Action {

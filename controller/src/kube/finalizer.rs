@@ -1,6 +1,6 @@
 //! Deleting a CohortRollout sends its users to stable first. The finalizer `sluice.dev/rollback` is
 //! added before the rollout's first round can push an entry; on delete, the rollout's entry is set to
-//! rolled back and applied to its WasmPlugin, and only then is the finalizer released. A failure keeps
+//! rolled back and applied to its WasmPlugin (or TrafficExtension), and only then is the finalizer released. A failure keeps
 //! the finalizer (the error policy retries) and says why in a Warning Event on the rollout.
 //!
 //! The entry is rolled back rather than removed: a removed entry would hand its requests to the next
@@ -9,7 +9,8 @@
 //! the same name takes it over.
 
 use super::leadership::Leadership;
-use super::stores::{KubeEvents, WasmPluginStore, FIELD_MANAGER};
+use super::plugin_store::PluginConfigStore;
+use super::stores::{KubeEvents, FIELD_MANAGER};
 use crate::error::{Error, Result};
 use cohort::RolloutState;
 use kube::api::{Api, Patch, PatchParams};
@@ -85,14 +86,14 @@ pub async fn release(
     patch_finalizers(client, rollout, leadership, "remove", finalizers).await
 }
 
-/// Rolls this rollout's entry back and applies it: the WasmPlugin and the generation pushed, or
-/// `None` when nothing of it serves (no WasmPlugin, no entry of its own, or rolled back already).
+/// Rolls this rollout's entry back and applies it: the WasmPlugin or TrafficExtension and the
+/// generation pushed, or `None` when nothing of it serves (no such resource, no entry of its own, or rolled back already).
 async fn send_users_to_stable(
     client: &Client,
     rollout: &CohortRollout,
     leadership: &Leadership,
 ) -> rollout::Result<Option<(String, u64)>> {
-    let store = WasmPluginStore::for_rollout(client, rollout, leadership.clone());
+    let store = PluginConfigStore::for_rollout(client, rollout, leadership.clone());
     let Some(current) = store.load_if_exists().await? else {
         return Ok(None);
     };
@@ -115,12 +116,7 @@ async fn send_users_to_stable(
     let recorded = rollout.status.as_ref().map_or(0, |s| s.config_generation);
     next.generation = next_generation(current.generation, recorded);
     store.store(&next).await?;
-    let plugin = &rollout.spec.target.wasm_plugin;
-    let plugin_namespace = plugin.namespace.as_deref().unwrap_or(&namespace);
-    Ok(Some((
-        format!("WasmPlugin {plugin_namespace}/{}", plugin.name),
-        next.generation,
-    )))
+    Ok(Some((store.describe(), next.generation)))
 }
 
 /// A merge patch of the whole finalizer list, conditional on the resourceVersion the list was read at

@@ -1,7 +1,8 @@
 //! Kubernetes mode: watches CohortRollouts, leader election, /metrics and /healthz.
 //!
-//! `controller` runs one round per CohortRollout over the `stores`; `finalizer` sends a deleted
-//! rollout's users to stable; `resync` wakes the rollouts whose entry a WasmPlugin change dropped;
+//! `controller` runs one round per CohortRollout over the `stores` (`plugin_store`: the sluice config in
+//! a WasmPlugin or TrafficExtension); `finalizer` sends a deleted rollout's users to stable; `resync`
+//! wakes the rollouts whose entry a WasmPlugin or TrafficExtension change dropped;
 //! `lease` elects the leader and `leadership` tells every write whether this replica still leads;
 //! `deadline` keeps a round's analysis within its deadline; `commands` carries people's commands (an
 //! annotation) and lists rollouts; `crd` checks the CRD.
@@ -17,6 +18,7 @@ pub mod deadline;
 pub mod finalizer;
 pub mod leadership;
 pub mod lease;
+pub mod plugin_store;
 pub mod resync;
 pub mod stores;
 
@@ -31,10 +33,10 @@ use kube::api::DynamicObject;
 use kube::runtime::{watcher, Controller};
 use kube::{Api, Client};
 use lease::{LeaderElector, LeaseSettings};
-use rollout::api::CohortRollout;
+use plugin_store::config_resource;
+use rollout::api::{CohortRollout, ConfigKind};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use stores::wasm_plugin_resource;
 
 pub struct KubeOptions {
     pub prometheus: String,
@@ -112,8 +114,9 @@ async fn lead(
 }
 
 /// Runs the controller until `stop` fires (in-flight rounds finish first; their writes are refused
-/// once the Lease is lost). Besides the CohortRollouts, it watches the WasmPlugins (in every
-/// namespace: a rollout may target one outside its own) and wakes the rollouts a change concerns.
+/// once the Lease is lost). Besides the CohortRollouts, it watches the WasmPlugins and TrafficExtensions
+/// the API server serves (in every namespace: a rollout may target one outside its own) and wakes the
+/// rollouts a change concerns.
 async fn watch(
     client: Client,
     namespace: Option<&str>,
@@ -124,16 +127,19 @@ async fn watch(
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
-    let controller = Controller::new(api, watcher::Config::default());
+    let mut controller = Controller::new(api, watcher::Config::default());
     let rollouts = controller.store();
-    let plugins: Api<DynamicObject> = Api::all_with(client, &wasm_plugin_resource());
-    controller
-        .watches_with(
-            plugins,
-            wasm_plugin_resource(),
+    for kind in served_config_kinds(&client).await {
+        let objects: Api<DynamicObject> = Api::all_with(client.clone(), &config_resource(kind));
+        let rollouts = rollouts.clone();
+        controller = controller.watches_with(
+            objects,
+            config_resource(kind),
             watcher::Config::default(),
-            move |plugin| resync::rollouts_to_wake(&plugin, &rollouts.state()),
-        )
+            move |object| resync::rollouts_to_wake(kind, &object, &rollouts.state()),
+        );
+    }
+    controller
         .graceful_shutdown_on(async move {
             let _ = stop.await;
         })
@@ -146,4 +152,33 @@ async fn watch(
             }
         })
         .await;
+}
+
+/// The kinds carrying sluice configs that the API server serves: WasmPlugin always in Istio, and
+/// TrafficExtension from Istio 1.30. A watch of a kind it does not serve would fail and retry at once,
+/// forever. Asked once per leadership term (installing Istio 1.30 takes effect at the next one, or a
+/// restart); a rollout on an unserved kind still runs its rounds, which say it is not found.
+pub async fn served_config_kinds(client: &Client) -> Vec<ConfigKind> {
+    match client
+        .list_api_group_resources("extensions.istio.io/v1alpha1")
+        .await
+    {
+        Ok(list) => ConfigKind::ALL
+            .into_iter()
+            .filter(|kind| {
+                let plural = config_resource(*kind).plural;
+                list.resources.iter().any(|r| r.name == plural)
+            })
+            .collect(),
+        Err(kube::Error::Api(s)) if s.is_not_found() => {
+            tracing::warn!("the API server serves no extensions.istio.io/v1alpha1: is Istio installed? Not watching WasmPlugins or TrafficExtensions");
+            Vec::new()
+        }
+        Err(e) => {
+            tracing::warn!(
+                "discovery of extensions.istio.io/v1alpha1 failed ({e}): watching WasmPlugins only"
+            );
+            vec![ConfigKind::WasmPlugin]
+        }
+    }
 }

@@ -1,25 +1,19 @@
-//! The rollout core's ports over the Kubernetes API: the sluice config in an Istio WasmPlugin's
-//! `pluginConfig`, status on the CohortRollout status subresource, alerts as Kubernetes Events.
-//!
-//! The WasmPlugin's `pluginConfig` is the one home of the shared settings (identity, geo headers,
-//! city table, overrides): people edit those there, and each CohortRollout owns one `rollouts[]` entry.
+//! The rollout core's ports over the Kubernetes API: the sluice config in an Istio WasmPlugin or
+//! TrafficExtension (`plugin_store`), status on the CohortRollout status subresource, alerts as
+//! Kubernetes Events.
 //!
 //! Every write is conditional twice: on this replica holding the Lease ([`Leadership`], checked right
 //! before the request), and on the `resourceVersion` it read (409 when someone wrote in between).
 
 use super::leadership::Leadership;
-use cohort::SluiceConfig;
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{
-    Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
-};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::{Client, Resource, ResourceExt};
 use rollout::api::{CohortRollout, CohortRolloutStatus};
-use rollout::entry::{check_namespace_allowed, ALLOWED_NAMESPACES_ANNOTATION};
-use rollout::ports::{Alert, AlertKind, AlertSink, ConfigStore, StatusStore};
+use rollout::ports::{Alert, AlertKind, AlertSink, StatusStore};
 use rollout::{Error, Result};
 use serde_json::json;
 use std::sync::{Mutex, PoisonError};
@@ -27,156 +21,6 @@ use std::sync::{Mutex, PoisonError};
 /// The field manager of every write; also the Events' reporting controller.
 pub const FIELD_MANAGER: &str = "sluice-controller";
 pub const REPORTING_CONTROLLER: &str = "sluice.dev/controller";
-
-/// Istio's WasmPlugin, reached untyped: only `spec.pluginConfig` is ours.
-pub fn wasm_plugin_resource() -> ApiResource {
-    let gvk = GroupVersionKind::gvk("extensions.istio.io", "v1alpha1", "WasmPlugin");
-    ApiResource::from_gvk_with_plural(&gvk, "wasmplugins")
-}
-
-/// The sluice config in a WasmPlugin's `spec.pluginConfig`. `store` is a server-side apply of only
-/// that field, conditional on the `resourceVersion` that `load` saw: when another CohortRollout (or a
-/// person) changed the WasmPlugin in between, the API server answers 409 and the round fails instead of
-/// overwriting their change; the next round merges into the fresh document.
-pub struct WasmPluginStore {
-    api: Api<DynamicObject>,
-    namespace: String,
-    name: String,
-    loaded_version: Mutex<Option<String>>,
-    leadership: Leadership,
-    /// The namespace of the CohortRollout that writes through this store: a WasmPlugin of another
-    /// namespace must allow it (`sluice.dev/allowed-namespaces`).
-    writer_namespace: Option<String>,
-}
-
-impl WasmPluginStore {
-    pub fn new(client: Client, namespace: &str, name: &str, leadership: Leadership) -> Self {
-        WasmPluginStore {
-            api: Api::namespaced_with(client, namespace, &wasm_plugin_resource()),
-            namespace: namespace.to_string(),
-            name: name.to_string(),
-            loaded_version: Mutex::new(None),
-            leadership,
-            writer_namespace: None,
-        }
-    }
-
-    /// The WasmPlugin `rollout` targets (its namespace defaults to the rollout's).
-    pub fn for_rollout(client: &Client, rollout: &CohortRollout, leadership: Leadership) -> Self {
-        let namespace = rollout
-            .namespace()
-            .unwrap_or_else(|| client.default_namespace().to_string());
-        let plugin = &rollout.spec.target.wasm_plugin;
-        let plugin_namespace = plugin.namespace.as_deref().unwrap_or(&namespace);
-        WasmPluginStore {
-            writer_namespace: Some(namespace.clone()),
-            ..WasmPluginStore::new(client.clone(), plugin_namespace, &plugin.name, leadership)
-        }
-    }
-
-    fn describe(&self) -> String {
-        format!("WasmPlugin {}/{}", self.namespace, self.name)
-    }
-
-    fn remember(&self, version: Option<String>) {
-        *self
-            .loaded_version
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = version;
-    }
-
-    /// The sluice config, or `None` when the WasmPlugin does not exist (nothing routes by it).
-    pub async fn load_if_exists(&self) -> Result<Option<SluiceConfig>> {
-        Ok(self.fetch().await?.map(|(config, _)| config))
-    }
-
-    /// The sluice config and the plugin's `sluice.dev/allowed-namespaces`, if it exists.
-    async fn fetch(&self) -> Result<Option<(SluiceConfig, Option<String>)>> {
-        let plugin = self
-            .api
-            .get_opt(&self.name)
-            .await
-            .map_err(|e| Error::Sink(format!("GET {}: {e}", self.describe())))?;
-        let Some(plugin) = plugin else {
-            return Ok(None);
-        };
-        let config = plugin.data.pointer("/spec/pluginConfig").ok_or_else(|| {
-            Error::Sink(format!(
-                "{} has no spec.pluginConfig: put the sluice config with the shared settings there \
-                 (generation, cities, identity, overrides; the controller adds the rollouts)",
-                self.describe()
-            ))
-        })?;
-        let bytes = serde_json::to_vec(config)
-            .map_err(|e| Error::Sink(format!("{}: {e}", self.describe())))?;
-        let parsed = cohort::parse(&bytes)
-            .map_err(|e| Error::Sink(format!("{} spec.pluginConfig: {e}", self.describe())))?;
-        let allowed = plugin
-            .metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(ALLOWED_NAMESPACES_ANNOTATION))
-            .cloned();
-        self.remember(plugin.metadata.resource_version);
-        Ok(Some((parsed, allowed)))
-    }
-}
-
-impl ConfigStore for WasmPluginStore {
-    /// The sluice config, for a writer its namespace may write (rolling back on delete, through
-    /// `load_if_exists`, is always allowed).
-    async fn load(&self) -> Result<SluiceConfig> {
-        let (config, allowed) = self.fetch().await?.ok_or_else(|| {
-            Error::Sink(format!(
-                "{} not found: create it with the sluice filter and its pluginConfig (see deploy/example/wasmplugin.yaml)",
-                self.describe()
-            ))
-        })?;
-        if let Some(writer) = &self.writer_namespace {
-            check_namespace_allowed(&self.namespace, allowed.as_deref(), writer)?;
-        }
-        Ok(config)
-    }
-
-    async fn store(&self, config: &SluiceConfig) -> Result<()> {
-        // Never write what the filter would reject.
-        cohort::CompiledConfig::compile(config)?;
-        let version = self
-            .loaded_version
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        let version = version.ok_or_else(|| {
-            Error::Sink(format!(
-                "{}: store without a load: no resourceVersion to apply against",
-                self.describe()
-            ))
-        })?;
-        let resource = wasm_plugin_resource();
-        let body = json!({
-            "apiVersion": resource.api_version,
-            "kind": resource.kind,
-            "metadata": {"name": self.name, "namespace": self.namespace, "resourceVersion": version},
-            "spec": {"pluginConfig": config},
-        });
-        let params = PatchParams::apply(FIELD_MANAGER).force();
-        self.leadership.check().map_err(|e| {
-            Error::Sink(format!("apply {} spec.pluginConfig: {e}", self.describe()))
-        })?;
-        match self.api.patch(&self.name, &params, &Patch::Apply(&body)).await {
-            Ok(applied) => {
-                self.remember(applied.metadata.resource_version);
-                Ok(())
-            }
-            Err(kube::Error::Api(s)) if s.is_conflict() => Err(Error::Conflict(format!(
-                "{} changed since it was read (409 Conflict: {}); not overwritten, merging into the fresh document",
-                self.describe(),
-                s.message
-            ))),
-            Err(e) => Err(Error::Sink(format!("apply {} spec.pluginConfig: {e}", self.describe()))),
-        }
-    }
-}
 
 /// Status on the CohortRollout status subresource. `load` GETs it (the watch cache may not have our
 /// last write yet, and a stale status could advance a step twice); `save` is a server-side apply, so

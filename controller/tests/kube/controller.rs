@@ -3,7 +3,7 @@
 
 use crate::fixtures::{cohort_rollout, mock_client, timeout};
 use crate::scenarios::Scenario;
-use controller::admin::{router, ControllerMetrics};
+use controller::admin::{router, ControllerMetrics, RolloutLabels, RolloutProgress};
 use controller::kube::controller::{reconcile_round, round_for, Context};
 use controller::schedule::{AnalysisClock, FailureBackoff};
 use rollout::api::{CohortRollout, CohortRolloutStatus, Phase};
@@ -195,12 +195,11 @@ async fn the_command_annotation_pauses_the_rollout_once() {
         metrics.contains("sluice_controller_reconciles_total 1"),
         "{metrics}"
     );
-    let paused =
-        r#"sluice_controller_rollout_phase{namespace="shop",rollout="checkout",phase="Paused"} 1"#;
+    let paused = r#"sluice_controller_rollout_phase{namespace="shop",rollout="checkout",sluice_rollout="checkout",phase="Paused"} 1"#;
     assert!(metrics.contains(paused), "{metrics}");
-    let progressing = r#"sluice_controller_rollout_phase{namespace="shop",rollout="checkout",phase="Progressing"} 0"#;
+    let progressing = r#"sluice_controller_rollout_phase{namespace="shop",rollout="checkout",sluice_rollout="checkout",phase="Progressing"} 0"#;
     assert!(metrics.contains(progressing), "{metrics}");
-    let applied = r#"sluice_controller_config_applied{namespace="shop",rollout="checkout"} 1"#;
+    let applied = r#"sluice_controller_config_applied{namespace="shop",rollout="checkout",sluice_rollout="checkout"} 1"#;
     assert!(metrics.contains(applied), "{metrics}");
     timeout(verifier).await;
 }
@@ -209,9 +208,18 @@ async fn the_command_annotation_pauses_the_rollout_once() {
 async fn metrics_and_healthz_are_served() {
     let metrics = Arc::new(ControllerMetrics::new());
     metrics.reconciles.inc();
-    metrics.count_rollback("shop", "checkout");
-    metrics.set_phase("shop", "checkout", Phase::RolledBack);
-    metrics.set_config_applied("shop", "checkout", false);
+    let checkout = RolloutLabels::new("shop", "checkout", "checkout-eu");
+    metrics.count_rollback(&checkout);
+    metrics.set_phase(&checkout, Phase::RolledBack);
+    metrics.set_config_applied(&checkout, false);
+    let progress = RolloutProgress {
+        step: 2,
+        steps: 5,
+        exposure_percent: 0.5,
+        last_progress: 1_700_000_000,
+        analysis_interval_secs: 60,
+    };
+    metrics.set_progress(&checkout, &progress);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let server = tokio::spawn(async move { axum::serve(listener, router(metrics)).await });
@@ -234,9 +242,14 @@ async fn metrics_and_healthz_are_served() {
     for line in [
         "sluice_controller_reconciles_total 1",
         "sluice_controller_reconcile_failures_total 0",
-        r#"sluice_controller_rollbacks_total{namespace="shop",rollout="checkout"} 1"#,
-        r#"sluice_controller_rollout_phase{namespace="shop",rollout="checkout",phase="RolledBack"} 1"#,
-        r#"sluice_controller_config_applied{namespace="shop",rollout="checkout"} 0"#,
+        r#"sluice_controller_rollbacks_total{namespace="shop",rollout="checkout",sluice_rollout="checkout-eu"} 1"#,
+        r#"sluice_controller_rollout_phase{namespace="shop",rollout="checkout",sluice_rollout="checkout-eu",phase="RolledBack"} 1"#,
+        r#"sluice_controller_config_applied{namespace="shop",rollout="checkout",sluice_rollout="checkout-eu"} 0"#,
+        r#"sluice_controller_rollout_step{namespace="shop",rollout="checkout",sluice_rollout="checkout-eu"} 2"#,
+        r#"sluice_controller_rollout_steps{namespace="shop",rollout="checkout",sluice_rollout="checkout-eu"} 5"#,
+        r#"sluice_controller_rollout_exposure_percent{namespace="shop",rollout="checkout",sluice_rollout="checkout-eu"} 0.5"#,
+        r#"sluice_controller_rollout_last_progress_timestamp_seconds{namespace="shop",rollout="checkout",sluice_rollout="checkout-eu"} 1700000000"#,
+        r#"sluice_controller_rollout_analysis_interval_seconds{namespace="shop",rollout="checkout",sluice_rollout="checkout-eu"} 60"#,
         "sluice_controller_leader 0",
     ] {
         assert!(

@@ -50,8 +50,9 @@ async fn deleting_a_rollout_at_50_percent_sends_every_user_to_stable_before_it_g
         object.clone(),
     ));
     let ctx = Arc::new(context(client, NoPrometheus));
+    let checkout = controller::admin::RolloutLabels::new("shop", "checkout", "checkout");
     ctx.metrics
-        .set_phase("shop", "checkout", rollout::api::Phase::Progressing);
+        .set_phase(&checkout, rollout::api::Phase::Progressing);
     let result = reconcile(&ctx, &object).await;
     let metrics = ctx.metrics.encode().unwrap();
     drop(ctx);

@@ -1,5 +1,5 @@
-//! Editing the shared settings never drops live entries: the controller watches the WasmPlugins its
-//! rollouts target and re-merges an entry that went missing (or stale) within a second of the change.
+//! Editing the shared settings never drops live entries: the controller watches the WasmPlugins and
+//! TrafficExtensions its rollouts target and re-merges an entry that went missing (or stale) within a second of the change.
 
 use crate::fixtures::{
     cohort_rollout, mock_client, plugin_entry, shared_plugin_config, timeout, wasm_plugin,
@@ -8,7 +8,7 @@ use crate::scenarios::Scenario;
 use controller::kube::resync::rollouts_to_wake;
 use controller::kube::{run_with_client, KubeOptions};
 use kube::api::DynamicObject;
-use rollout::api::CohortRollout;
+use rollout::api::{CohortRollout, ConfigKind};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::sync::Arc;
@@ -26,6 +26,27 @@ async fn a_person_reapplying_the_wasm_plugin_gets_the_entries_back_within_a_seco
     let verifier = api_server.run(Scenario::WasmPluginReappliedByAPerson(
         example_plugin_config(),
     ));
+    let options = KubeOptions {
+        prometheus: "http://127.0.0.1:9".into(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        namespace: None,
+        lease_namespace: "sluice-system".into(),
+        identity: "sluice-controller-0".into(),
+    };
+    let controller = tokio::spawn(run_with_client(client, options));
+    timeout(verifier).await;
+    controller.abort();
+}
+
+#[tokio::test]
+async fn a_person_reapplying_the_traffic_extension_gets_the_entries_back_within_a_second() {
+    let (client, api_server) = mock_client();
+    // The example TrafficExtension's wasm.pluginConfig, as a person applies it.
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../deploy/example/trafficextension/trafficextension.yaml");
+    let extension: Value = serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let example = extension["spec"]["wasm"]["pluginConfig"].clone();
+    let verifier = api_server.run(Scenario::TrafficExtensionReappliedByAPerson(example));
     let options = KubeOptions {
         prometheus: "http://127.0.0.1:9".into(),
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -60,7 +81,7 @@ fn plugin(generation: u64, entries: Value) -> DynamicObject {
 }
 
 fn woken(plugin: &DynamicObject, rollouts: &[Arc<CohortRollout>]) -> Vec<String> {
-    rollouts_to_wake(plugin, rollouts)
+    rollouts_to_wake(ConfigKind::WasmPlugin, plugin, rollouts)
         .into_iter()
         .map(|r| r.name)
         .collect()
@@ -107,4 +128,57 @@ fn a_wasm_plugin_change_wakes_the_rollouts_whose_entry_it_dropped_or_changed() {
         woken(&broken, &rollouts),
         ["checkout", "search", "cart", "new"]
     );
+}
+
+/// The TrafficExtension `istio-system/sluice` (Istio 1.30+) carrying `entries`.
+fn extension(generation: u64, entries: Value) -> DynamicObject {
+    let mut config = shared_plugin_config();
+    config["generation"] = json!(generation);
+    config["rollouts"] = entries;
+    serde_json::from_value(crate::traffic_extension::traffic_extension("30", config)).unwrap()
+}
+
+/// `rollout` moved from the WasmPlugin to the TrafficExtension of the same name.
+fn on_extension(rollout: &CohortRollout) -> Arc<CohortRollout> {
+    let mut moved = rollout.clone();
+    moved.spec.target.traffic_extension = moved.spec.target.wasm_plugin.take();
+    Arc::new(moved)
+}
+
+#[test]
+fn a_traffic_extension_change_wakes_only_the_rollouts_on_that_traffic_extension() {
+    let checkout = on_extension(&at_step_0("checkout", "shop.example.com"));
+    let search = on_extension(&at_step_0("search", "search.example.com"));
+    // cart targets the WasmPlugin of the same name: another resource.
+    let cart = at_step_0("cart", "cart.example.com");
+    let rollouts = [checkout, search, cart];
+    let dropped_search = json!([
+        entry_at_step_0("checkout", "shop.example.com"),
+        entry_at_step_0("cart", "cart.example.com"),
+    ]);
+    let woken = |kind, object: &DynamicObject| -> Vec<String> {
+        rollouts_to_wake(kind, object, &rollouts)
+            .into_iter()
+            .map(|r| r.name)
+            .collect()
+    };
+    let changed = extension(8, dropped_search.clone());
+    assert_eq!(woken(ConfigKind::TrafficExtension, &changed), ["search"]);
+    // The config is read from spec.wasm.pluginConfig: a broken one there wakes every rollout on it.
+    let mut broken = extension(8, dropped_search.clone());
+    broken.data["spec"]["wasm"]["pluginConfig"]["generation"] = json!("eight");
+    assert_eq!(
+        woken(ConfigKind::TrafficExtension, &broken),
+        ["checkout", "search"]
+    );
+    // The WasmPlugin of the same name without cart's entry wakes cart alone; without search's, nobody.
+    let dropped_cart = json!([
+        entry_at_step_0("checkout", "shop.example.com"),
+        entry_at_step_0("search", "search.example.com"),
+    ]);
+    assert_eq!(
+        woken(ConfigKind::WasmPlugin, &plugin(8, dropped_cart)),
+        ["cart"]
+    );
+    assert!(woken(ConfigKind::WasmPlugin, &plugin(8, dropped_search)).is_empty());
 }

@@ -22,6 +22,7 @@ mod resync;
 mod rounds;
 mod start;
 mod stores;
+mod traffic_extension;
 
 /// One test's conversation with the API server; the test that plays it follows the `=>`.
 pub enum Scenario {
@@ -119,6 +120,23 @@ pub enum Scenario {
     /// The whole controller; a person re-applies the WasmPlugin with the pluginConfig given
     /// => resync::a_person_reapplying_the_wasm_plugin_gets_the_entries_back_within_a_second
     WasmPluginReappliedByAPerson(Value),
+    /// => traffic_extension::traffic_extension_store_loads_wasm_plugin_config_and_applies_only_that_field
+    TrafficExtensionLoadThenApplyOnlyPluginConfig,
+    /// A Lua TrafficExtension, then a 404
+    /// => traffic_extension::traffic_extension_without_wasm_plugin_config_or_missing_is_a_clear_error
+    TrafficExtensionLuaThenMissing,
+    /// A first round on a TrafficExtension whose apply meets a 409: re-read and merged into at once
+    /// => traffic_extension::a_conflict_on_a_traffic_extension_re_reads_and_re_merges_at_once
+    TrafficExtensionApplyConflict,
+    /// Discovery of extensions.istio.io/v1alpha1: both kinds, WasmPlugin only, then no such group
+    /// => traffic_extension::the_controller_watches_the_kinds_the_api_server_serves
+    IstioKindsDiscovered,
+    /// checkout at step 0 on the WasmPlugin, its spec naming a TrafficExtension too, aborted
+    /// => traffic_extension::naming_both_resources_mid_rollout_is_invalid_and_an_abort_still_reaches_the_entry_in_force
+    BothTargetsThenAbortOnTheRecordedWasmPlugin,
+    /// As WasmPluginReappliedByAPerson, checkout on a TrafficExtension
+    /// => resync::a_person_reapplying_the_traffic_extension_gets_the_entries_back_within_a_second
+    TrafficExtensionReappliedByAPerson(Value),
 }
 
 impl ApiServerVerifier {
@@ -204,6 +222,24 @@ impl ApiServerVerifier {
                 }
                 Scenario::WasmPluginReappliedByAPerson(example) => {
                     self.wasm_plugin_reapplied_by_a_person(example).await
+                }
+                Scenario::TrafficExtensionLoadThenApplyOnlyPluginConfig => {
+                    self.traffic_extension_load_then_apply_only_plugin_config()
+                        .await
+                }
+                Scenario::TrafficExtensionLuaThenMissing => {
+                    self.traffic_extension_lua_then_missing().await
+                }
+                Scenario::TrafficExtensionApplyConflict => {
+                    self.traffic_extension_apply_conflict().await
+                }
+                Scenario::IstioKindsDiscovered => self.istio_kinds_discovered().await,
+                Scenario::TrafficExtensionReappliedByAPerson(example) => {
+                    self.traffic_extension_reapplied_by_a_person(example).await
+                }
+                Scenario::BothTargetsThenAbortOnTheRecordedWasmPlugin => {
+                    self.both_targets_then_abort_on_the_recorded_wasm_plugin()
+                        .await
                 }
             }
         })

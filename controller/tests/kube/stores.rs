@@ -4,8 +4,9 @@
 use crate::fixtures::{cohort_rollout, mock_client, shared_plugin_config, timeout};
 use crate::scenarios::Scenario;
 use controller::kube::leadership::Leadership;
-use controller::kube::stores::{BothAlerts, CrdStatusStore, KubeEvents, WasmPluginStore};
-use rollout::api::{CohortRollout, CohortRolloutStatus, Phase, Step};
+use controller::kube::plugin_store::PluginConfigStore;
+use controller::kube::stores::{BothAlerts, CrdStatusStore, KubeEvents};
+use rollout::api::{CohortRollout, CohortRolloutStatus, ConfigKind, Phase, Step};
 use rollout::entry::{merge, rollout_entry};
 use rollout::ports::{Alert, AlertKind, AlertSink, ConfigStore, StatusStore};
 use rollout::Error;
@@ -25,7 +26,13 @@ fn rollout(name: &str) -> CohortRollout {
 async fn wasm_plugin_store_loads_plugin_config_and_applies_only_that_field() {
     let (client, api_server) = mock_client();
     let verifier = api_server.run(Scenario::WasmPluginLoadThenApplyOnlyPluginConfig);
-    let store = WasmPluginStore::new(client, "istio-system", "sluice", leading());
+    let store = PluginConfigStore::new(
+        client,
+        ConfigKind::WasmPlugin,
+        "istio-system",
+        "sluice",
+        leading(),
+    );
     let loaded = store.load().await.unwrap();
     assert_eq!(loaded.generation, 7);
     assert_eq!(loaded.cities.len(), 3);
@@ -51,7 +58,13 @@ async fn wasm_plugin_store_loads_plugin_config_and_applies_only_that_field() {
 async fn wasm_plugin_store_never_writes_what_the_filter_would_reject() {
     let (client, api_server) = mock_client();
     let verifier = api_server.run(Scenario::WasmPluginLoadOnly);
-    let store = WasmPluginStore::new(client, "istio-system", "sluice", leading());
+    let store = PluginConfigStore::new(
+        client,
+        ConfigKind::WasmPlugin,
+        "istio-system",
+        "sluice",
+        leading(),
+    );
     let mut config = store.load().await.unwrap();
     let spec = rollout("checkout").spec;
     let step = Step {
@@ -77,7 +90,13 @@ async fn wasm_plugin_store_never_writes_what_the_filter_would_reject() {
 async fn wasm_plugin_without_plugin_config_or_missing_is_a_clear_error() {
     let (client, api_server) = mock_client();
     let verifier = api_server.run(Scenario::WasmPluginWithoutPluginConfigThenMissing);
-    let store = WasmPluginStore::new(client, "istio-system", "sluice", leading());
+    let store = PluginConfigStore::new(
+        client,
+        ConfigKind::WasmPlugin,
+        "istio-system",
+        "sluice",
+        leading(),
+    );
     let error = store.load().await.unwrap_err().to_string();
     assert!(
         error.contains("WasmPlugin istio-system/sluice has no spec.pluginConfig"),
@@ -169,7 +188,13 @@ async fn every_write_is_refused_once_the_lease_is_lost() {
     let (client, api_server) = mock_client();
     let verifier = api_server.run(Scenario::ReadsOnlyOnceTheLeaseIsLost);
     let leadership = leading();
-    let config = WasmPluginStore::new(client.clone(), "istio-system", "sluice", leadership.clone());
+    let config = PluginConfigStore::new(
+        client.clone(),
+        ConfigKind::WasmPlugin,
+        "istio-system",
+        "sluice",
+        leadership.clone(),
+    );
     let status = CrdStatusStore::new(client.clone(), "shop", leadership.clone());
     let events = KubeEvents::new(
         client,

@@ -10,5 +10,7 @@ mod order;
 
 pub use build::{own_entry, owned_entry, owner_in, owner_of, rollout_entry};
 pub use check::{check_conflicts, check_entry};
-pub use namespace::{check_namespace_allowed, ALLOWED_NAMESPACES_ANNOTATION};
+pub use namespace::{
+    check_kind_namespace_allowed, check_namespace_allowed, ALLOWED_NAMESPACES_ANNOTATION,
+};
 pub use order::merge;

@@ -129,7 +129,8 @@ where
     status.at_gate = next.at_gate;
     status.observed_generation = t.generation;
     status.entry = Some(entry_name(t).to_string());
-    status.wasm_plugin = Some(plugin_of(t));
+    let (kind, resource) = plugin_of(t)?;
+    status.record_config_resource(kind, resource);
     status.entry_owner = Some(owner_in(
         &current,
         entry_name(t),
@@ -245,6 +246,7 @@ where
 /// While a stage serves, the rollout's entry stays where it is: a new WasmPlugin or entry name would
 /// leave the entry in force serving with nothing watching it.
 fn check_same_target(t: &Target<'_>, previous: Option<&CohortRolloutStatus>) -> Result<()> {
+    let (kind, now) = plugin_of(t)?;
     let Some(p) = previous.filter(|p| matches!(p.phase, Phase::Progressing | Phase::Paused)) else {
         return Ok(());
     };
@@ -258,8 +260,9 @@ fn check_same_target(t: &Target<'_>, previous: Option<&CohortRolloutStatus>) -> 
             ),
         )
     };
-    if let Some(was) = p.wasm_plugin.as_deref().filter(|w| *w != plugin_of(t)) {
-        return Err(moved("spec.target.wasmPlugin", was, plugin_of(t)));
+    if let Some((was_kind, was)) = p.config_resource().filter(|&r| r != (kind, now.as_str())) {
+        let was = format!("{} {was}", was_kind.kind());
+        return Err(moved(kind.field(), &was, format!("{} {now}", kind.kind())));
     }
     if let Some(was) = p.entry.as_deref().filter(|e| *e != entry_name(t)) {
         return Err(moved("spec.target.rollout", was, entry_name(t).to_string()));

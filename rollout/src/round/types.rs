@@ -1,7 +1,7 @@
 //! The round's vocabulary: the rollout it is about, the ports it talks through, what it is asked to
 //! do and what it did.
 
-use crate::api::{CohortRolloutSpec, CohortRolloutStatus};
+use crate::api::{CohortRolloutSpec, CohortRolloutStatus, ConfigKind};
 use crate::command::Command;
 use crate::error::Result;
 use crate::machine::Action;
@@ -57,12 +57,11 @@ impl Outcome {
     }
 }
 
-/// The WasmPlugin carrying the rollout's entry, `namespace/name` (the namespace defaults to the
-/// rollout's).
-pub fn plugin_of(t: &Target<'_>) -> String {
-    let plugin = &t.spec.target.wasm_plugin;
-    let namespace = plugin.namespace.as_deref().unwrap_or(t.namespace);
-    format!("{namespace}/{}", plugin.name)
+/// The WasmPlugin or TrafficExtension carrying the rollout's entry, and its `namespace/name` (the
+/// namespace defaults to the rollout's); InvalidSpec unless the spec names exactly one.
+pub fn plugin_of(t: &Target<'_>) -> Result<(ConfigKind, String)> {
+    let resource = t.spec.target.config_ref()?;
+    Ok((resource.kind, resource.qualified(t.namespace)))
 }
 
 /// The rollout entry name in the sluice config.

@@ -5,6 +5,7 @@
 pub mod http;
 pub mod load;
 pub mod local;
+pub mod mirror;
 pub mod prometheus;
 pub mod traffic;
 

@@ -1,10 +1,12 @@
 //! An API server with state, answering by route, for the scenarios that run the whole controller
-//! (`start`, `resync`, `leader`): the CRD, the Lease, one CohortRollout `shop/checkout`, the WasmPlugin
-//! `istio-system/sluice`, and watches on both. Like the real one, a write that carries a stale
+//! (`start`, `resync`, `leader`): the CRD, the Lease, one CohortRollout `shop/checkout`, the sluice
+//! filter's resource `istio-system/sluice` (a WasmPlugin, or a TrafficExtension: both kinds are served,
+//! as in Istio 1.30, and the other kind has no object), and watches on the three kinds. Like the real one, a write that carries a stale
 //! `resourceVersion` is refused (409); a write stores the object at a new version and sends it to the
 //! open watch as a MODIFIED event (held until a watch is open).
 
 use crate::fixtures::*;
+use crate::traffic_extension::EXTENSION_URI;
 use http::{Method, Response};
 use kube::client::Body;
 use rollout::api::CohortRollout;
@@ -13,6 +15,9 @@ use std::time::{Duration, Instant};
 
 pub(super) const ROLLOUTS_PATH: &str = "/apis/sluice.dev/v1alpha1/cohortrollouts";
 pub(super) const PLUGINS_PATH: &str = "/apis/extensions.istio.io/v1alpha1/wasmplugins";
+pub(super) const EXTENSIONS_PATH: &str = "/apis/extensions.istio.io/v1alpha1/trafficextensions";
+/// Discovery of the Istio extension kinds, asked before they are watched.
+pub(super) const ISTIO_EXTENSIONS_GROUP: &str = "/apis/extensions.istio.io/v1alpha1";
 const EVENTS_PATH: &str = "/apis/events.k8s.io/v1/namespaces/shop/events";
 
 /// One watched kind: the watch request held open, and the events waiting for the next one.
@@ -58,6 +63,7 @@ pub(super) struct Cluster {
     version: u64,
     rollouts: Watch,
     plugins: Watch,
+    extensions: Watch,
     /// Every request so far, in order, as `METHOD path`.
     pub requests: Vec<String>,
 }
@@ -68,6 +74,7 @@ pub(super) fn path(call: &Call) -> &str {
 }
 
 impl Cluster {
+    /// `plugin` is the WasmPlugin or TrafficExtension `istio-system/sluice`.
     pub fn new(rollout: Value, plugin: Value) -> Self {
         Cluster {
             rollout,
@@ -76,8 +83,42 @@ impl Cluster {
             version: 100,
             rollouts: Watch::default(),
             plugins: Watch::default(),
+            extensions: Watch::default(),
             requests: Vec::new(),
         }
+    }
+
+    fn on_extension(&self) -> bool {
+        self.plugin["kind"] == "TrafficExtension"
+    }
+
+    /// The URI of the sluice filter's resource.
+    pub fn plugin_uri(&self) -> &'static str {
+        if self.on_extension() {
+            EXTENSION_URI
+        } else {
+            PLUGIN_URI
+        }
+    }
+
+    /// The plugin config in the sluice filter's resource.
+    fn plugin_config_mut(&mut self) -> &mut Value {
+        let pointer = if self.on_extension() {
+            "/spec/wasm/pluginConfig"
+        } else {
+            "/spec/pluginConfig"
+        };
+        self.plugin.pointer_mut(pointer).unwrap()
+    }
+
+    /// The resource changed: its watch hears of it.
+    fn plugin_modified(&mut self) {
+        let watch = if self.on_extension() {
+            &mut self.extensions
+        } else {
+            &mut self.plugins
+        };
+        watch.modified(&self.plugin);
     }
 
     fn next_version(&mut self) -> String {
@@ -107,6 +148,7 @@ impl Cluster {
             match path(&call) {
                 ROLLOUTS_PATH => self.rollouts.opened(send),
                 PLUGINS_PATH => self.plugins.opened(send),
+                EXTENSIONS_PATH => self.extensions.opened(send),
                 other => panic!("unexpected watch of {other}"),
             }
         }
@@ -137,11 +179,11 @@ impl Cluster {
         }
     }
 
-    /// Someone else writes the WasmPlugin's pluginConfig (a person re-applying it, say).
+    /// Someone else writes the resource's plugin config (a person re-applying it, say).
     pub fn plugin_config_written(&mut self, plugin_config: Value) {
-        self.plugin["spec"]["pluginConfig"] = plugin_config;
+        *self.plugin_config_mut() = plugin_config;
         self.plugin["metadata"]["resourceVersion"] = json!(self.next_version());
-        self.plugins.modified(&self.plugin);
+        self.plugin_modified();
     }
 
     /// Answers `call` as the API server would.
@@ -191,16 +233,17 @@ impl Cluster {
                 200,
                 self.list("sluice.dev/v1alpha1", "CohortRolloutList", &self.rollout),
             ),
-            (&Method::GET, PLUGINS_PATH) => (
-                200,
-                self.list(
-                    "extensions.istio.io/v1alpha1",
-                    "WasmPluginList",
-                    &self.plugin,
-                ),
-            ),
+            (&Method::GET, PLUGINS_PATH) => {
+                let items = self.items(!self.on_extension());
+                (200, self.list_of("WasmPluginList", items))
+            }
+            (&Method::GET, ISTIO_EXTENSIONS_GROUP) => (200, istio_extension_kinds()),
+            (&Method::GET, EXTENSIONS_PATH) => {
+                let items = self.items(self.on_extension());
+                (200, self.list_of("TrafficExtensionList", items))
+            }
             (&Method::GET, p) if p == status_path => (200, self.rollout.clone()),
-            (&Method::GET, PLUGIN_URI) => (200, self.plugin.clone()),
+            (&Method::GET, p) if p == self.plugin_uri() => (200, self.plugin.clone()),
             (&Method::PATCH, p) if p == status_path || p == rollout_path => {
                 if let Some(stale) = stale(call, &self.rollout) {
                     stale
@@ -216,13 +259,18 @@ impl Cluster {
                     (200, self.rollout.clone())
                 }
             }
-            (&Method::PATCH, PLUGIN_URI) => {
+            (&Method::PATCH, p) if p == self.plugin_uri() => {
                 if let Some(stale) = stale(call, &self.plugin) {
                     stale
                 } else {
-                    self.plugin["spec"]["pluginConfig"] = call.body["spec"]["pluginConfig"].clone();
+                    let written = if self.on_extension() {
+                        call.body["spec"]["wasm"]["pluginConfig"].clone()
+                    } else {
+                        call.body["spec"]["pluginConfig"].clone()
+                    };
+                    *self.plugin_config_mut() = written;
                     self.plugin["metadata"]["resourceVersion"] = json!(self.next_version());
-                    self.plugins.modified(&self.plugin);
+                    self.plugin_modified();
                     (200, self.plugin.clone())
                 }
             }
@@ -238,6 +286,18 @@ impl Cluster {
             "metadata": {"resourceVersion": self.version.to_string()}, "items": [item],
         })
     }
+
+    /// The sluice filter's resource when `this_kind` is its kind; nothing otherwise.
+    fn items(&self, this_kind: bool) -> Vec<Value> {
+        this_kind.then(|| self.plugin.clone()).into_iter().collect()
+    }
+
+    fn list_of(&self, kind: &str, items: Vec<Value>) -> Value {
+        json!({
+            "apiVersion": "extensions.istio.io/v1alpha1", "kind": kind,
+            "metadata": {"resourceVersion": self.version.to_string()}, "items": items,
+        })
+    }
 }
 
 /// The 409 for a write whose `resourceVersion` is not the stored one (a write without one applies).
@@ -248,5 +308,17 @@ fn stale(call: &Call, stored: &Value) -> Option<(u16, Value)> {
             409,
             failure(409, "Conflict", "the object has been modified"),
         )
+    })
+}
+
+/// The APIResourceList of `extensions.istio.io/v1alpha1` in Istio 1.30: both kinds served.
+pub(super) fn istio_extension_kinds() -> Value {
+    let kind = |name: &str, kind: &str| {
+        json!({"name": name, "singularName": "", "namespaced": true, "kind": kind,
+               "verbs": ["get", "list", "watch", "patch"]})
+    };
+    json!({
+        "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "extensions.istio.io/v1alpha1",
+        "resources": [kind("trafficextensions", "TrafficExtension"), kind("wasmplugins", "WasmPlugin")],
     })
 }

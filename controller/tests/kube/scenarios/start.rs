@@ -1,6 +1,8 @@
 //! `sluice controller` wired end to end (test in `start.rs`): an API server answering by route.
 
-use super::cluster::{Cluster, ROLLOUTS_PATH};
+use super::cluster::{
+    Cluster, EXTENSIONS_PATH, ISTIO_EXTENSIONS_GROUP, PLUGINS_PATH, ROLLOUTS_PATH,
+};
 use crate::fixtures::*;
 use http::Method;
 
@@ -27,7 +29,8 @@ impl ApiServerVerifier {
 }
 
 /// The requests up to the first apply, as `METHOD path`: the CRD was checked first, the Lease taken
-/// before anything was listed or watched, and the finalizer added before the round read or wrote
+/// before anything was listed or watched, the WasmPlugins and TrafficExtensions watched once
+/// discovery found them, and the finalizer added before the round read or wrote
 /// anything (so that deleting the rollout can never leave its entry serving).
 fn check_start_order(order: &[String]) {
     let position = |call: &str| {
@@ -43,6 +46,13 @@ fn check_start_order(order: &[String]) {
         lease_taken < first_list,
         "watching before holding the Lease: {order:#?}"
     );
+    // The Istio kinds are watched only once discovery says they are served (a watch of a kind the
+    // API server lacks, TrafficExtension before Istio 1.30, would fail and retry at once, forever).
+    let discovery = position(&format!("GET {ISTIO_EXTENSIONS_GROUP}"));
+    assert!(lease_taken < discovery, "{order:#?}");
+    for kind in [PLUGINS_PATH, EXTENSIONS_PATH] {
+        assert!(discovery < position(&format!("GET {kind}")), "{order:#?}");
+    }
     let finalizer = position(&format!("PATCH {}", rollout_uri("checkout")));
     let first_read = position(&format!("GET {}", status_uri("checkout")));
     assert!(

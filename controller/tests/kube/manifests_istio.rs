@@ -1,0 +1,137 @@
+//! deploy/example on either Istio resource, and the Istio install snippets: the TrafficExtension
+//! variant carries the very config of the WasmPlugin and its CohortRollout names it, and the stat tags
+//! Istio is told to extract are the ones the filter's metric names carry (as the tested local Envoy's).
+
+use rollout::api::{CohortRollout, ConfigKind};
+use serde::Deserialize;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn example() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/example")
+}
+
+fn yaml(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap();
+    serde_yaml::Deserializer::from_str(&text)
+        .map(|doc| Value::deserialize(doc).unwrap())
+        .filter(|doc| !doc.is_null())
+        .collect()
+}
+
+fn one(path: PathBuf) -> Value {
+    let mut docs = yaml(&path);
+    assert_eq!(docs.len(), 1, "{}", path.display());
+    docs.remove(0)
+}
+
+/// The example's CohortRollout as `kubectl apply -k deploy/example/trafficextension/` renders it:
+/// the JSON patch operations of that kustomization (`move` only) applied to the app's.
+fn rollout_on_extension() -> Value {
+    let mut rollout = one(example().join("app/cohortrollout.yaml"));
+    let kustomization = one(example().join("trafficextension/kustomization.yaml"));
+    let patches = kustomization["patches"].as_array().unwrap();
+    assert_eq!(patches.len(), 1);
+    assert_eq!(patches[0]["target"]["kind"], "CohortRollout");
+    let ops: Vec<Value> = serde_yaml::from_str(patches[0]["patch"].as_str().unwrap()).unwrap();
+    for op in ops {
+        assert_eq!(op["op"], "move", "{op}");
+        let from = op["from"].as_str().unwrap();
+        let moved = rollout.pointer(from).unwrap().clone();
+        let (parent, key) = from.rsplit_once('/').unwrap();
+        rollout
+            .pointer_mut(parent)
+            .unwrap()
+            .as_object_mut()
+            .unwrap()
+            .remove(key);
+        let (parent, key) = op["path"].as_str().unwrap().rsplit_once('/').unwrap();
+        let parent = rollout
+            .pointer_mut(parent)
+            .unwrap()
+            .as_object_mut()
+            .unwrap();
+        parent.insert(key.to_string(), moved);
+    }
+    rollout
+}
+
+#[test]
+fn the_traffic_extension_variant_runs_the_same_filter_with_the_same_config() {
+    let plugin = one(example().join("wasmplugin.yaml"));
+    let extension = one(example().join("trafficextension/trafficextension.yaml"));
+    assert_eq!(extension["kind"], "TrafficExtension");
+    assert_eq!(extension["metadata"], plugin["metadata"]);
+    assert_eq!(extension["spec"]["selector"], plugin["spec"]["selector"]);
+    let wasm = &extension["spec"]["wasm"];
+    for field in ["url", "pluginName", "failStrategy", "pluginConfig"] {
+        assert_eq!(wasm[field], plugin["spec"][field], "wasm.{field}");
+    }
+    // Unset, as the WasmPlugin's UNSPECIFIED_PHASE: just before the router.
+    assert!(extension["spec"].get("phase").is_none());
+    assert_eq!(plugin["spec"]["phase"], "UNSPECIFIED_PHASE");
+    assert!(wasm["pluginConfig"].get("rollouts").is_none());
+
+    let rollout: CohortRollout = serde_json::from_value(rollout_on_extension()).unwrap();
+    let named = rollout.spec.target.config_ref().unwrap();
+    assert_eq!(
+        (named.kind, named.name, named.namespace),
+        (
+            ConfigKind::TrafficExtension,
+            extension["metadata"]["name"].as_str().unwrap(),
+            extension["metadata"]["namespace"].as_str()
+        )
+    );
+    rollout::plan::steps(&rollout.spec).unwrap();
+}
+
+/// The tag names of the local Envoy's `stats_tags`, which the Envoy tests run with.
+fn local_envoy_tags() -> Vec<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../envoy-configs/envoy.yaml");
+    let envoy = one(path);
+    let tags = envoy["stats_config"]["stats_tags"].as_array().unwrap();
+    for tag in tags {
+        // Istio builds the same regex from each extraStatTags entry.
+        let name = tag["tag_name"].as_str().unwrap();
+        assert_eq!(tag["regex"], format!("({name}=\\.=(.*?);\\.;)"));
+    }
+    tags.iter()
+        .map(|t| t["tag_name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn istio_is_installed_with_the_stat_tags_of_the_sluice_metrics() {
+    let tags = local_envoy_tags();
+    assert_eq!(tags, ["sluice_rollout", "sluice_cohort"]);
+    let operator = one(example().join("istio/istio-operator.yaml"));
+    assert_eq!(operator["kind"], "IstioOperator");
+    // The default profile has the ingress gateway (istio: ingressgateway) the example's filter selects.
+    assert_eq!(operator["spec"]["profile"], "default");
+    let values = one(example().join("istio/istiod-values.yaml"));
+    for mesh in [&operator["spec"]["meshConfig"], &values["meshConfig"]] {
+        assert_eq!(
+            mesh["defaultConfig"]["extraStatTags"],
+            serde_json::json!(tags)
+        );
+    }
+}
+
+#[test]
+fn the_example_gateway_is_the_one_routed_through_and_runs_the_filter() {
+    let gateway = one(example().join("app/gateway.yaml"));
+    let service = one(example().join("app/virtualservice.yaml"));
+    let plugin = one(example().join("wasmplugin.yaml"));
+    let bound = format!(
+        "{}/{}",
+        gateway["metadata"]["namespace"].as_str().unwrap(),
+        gateway["metadata"]["name"].as_str().unwrap()
+    );
+    assert_eq!(service["spec"]["gateways"], serde_json::json!([bound]));
+    assert_eq!(
+        gateway["spec"]["selector"],
+        plugin["spec"]["selector"]["matchLabels"]
+    );
+    let hosts = &gateway["spec"]["servers"][0]["hosts"];
+    assert_eq!(hosts, &service["spec"]["hosts"]);
+}
