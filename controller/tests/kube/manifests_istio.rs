@@ -1,7 +1,9 @@
 //! deploy/example on either Istio resource, and the Istio install snippets: the TrafficExtension
 //! variant carries the very config of the WasmPlugin and its CohortRollout names it, and the stat tags
 //! Istio is told to extract are the ones the filter's metric names carry (as the tested local Envoy's).
+//! Also: deploy/kustomization.yaml's `images:` sets the controller image of deployment.yaml in one place.
 
+use k8s_openapi::api::apps::v1::Deployment;
 use rollout::api::{CohortRollout, ConfigKind};
 use serde::Deserialize;
 use serde_json::Value;
@@ -134,4 +136,28 @@ fn the_example_gateway_is_the_one_routed_through_and_runs_the_filter() {
     );
     let hosts = &gateway["spec"]["servers"][0]["hosts"];
     assert_eq!(hosts, &service["spec"]["hosts"]);
+}
+
+/// Users set their registry in one place, deploy/kustomization.yaml's `images:`: its `name` must be
+/// the image deployment.yaml names (else kustomize silently leaves the Deployment on ours), and its
+/// defaults are that image (so `kubectl apply -k deploy` and the file run the same controller).
+#[test]
+fn kustomize_images_sets_the_controller_image_in_one_place() {
+    let kustomization = &yaml(&example().join("../kustomization.yaml"))[0];
+    let images = kustomization["images"].as_array().expect("no images:");
+    assert_eq!(images.len(), 1, "{images:?}");
+    let deployment: Deployment =
+        serde_json::from_value(yaml(&example().join("../deployment.yaml")).remove(0)).unwrap();
+    let pod = deployment.spec.unwrap().template.spec.unwrap();
+    let image = pod.containers[0].image.clone().unwrap();
+    let (repository, _tag) = image.rsplit_once(':').unwrap();
+    assert_eq!(images[0]["name"], repository);
+    assert_eq!(
+        format!(
+            "{}:{}",
+            images[0]["newName"].as_str().unwrap(),
+            images[0]["newTag"].as_str().unwrap()
+        ),
+        image
+    );
 }
