@@ -82,7 +82,8 @@ enum Cmd {
     /// For each step: eligible cities, share of the city table's population, expected share of users.
     Plan {
         rollout: PathBuf,
-        /// A sluice config JSON carrying the city table (e.g. envoy-configs/sluice-config.json).
+        /// A sluice config carrying the city table: JSON (e.g. envoy-configs/sluice-config.json), or
+        /// the WasmPlugin or TrafficExtension YAML carrying one (deploy/example/wasmplugin.yaml).
         #[arg(long)]
         cities: PathBuf,
     },
@@ -288,11 +289,7 @@ pub(crate) async fn send(
 pub(crate) fn plan(rollout: &Path, cities: &Path) -> Result<String> {
     let rollout = load_rollout(rollout)?;
     let steps = rollout::plan::steps(&rollout.spec)?;
-    let bytes = std::fs::read(cities).map_err(|source| rollout::Error::Io {
-        path: cities.display().to_string(),
-        source,
-    })?;
-    let table = cohort::parse(&bytes)?.cities;
+    let table = validate::sluice_config(cities)?.cities;
     Ok(render::plan_table(
         &steps,
         &rollout::plan::exposure(&steps, &table),

@@ -70,6 +70,25 @@ impl KubeFlags {
         })
     }
 
+    /// `-n`, else the namespace of the kubeconfig's context (`--context`, else its current one), else
+    /// `default`, read without contacting the cluster: an unreadable kubeconfig is not an error (for
+    /// offline commands).
+    pub fn offline_namespace(&self) -> String {
+        if let Some(namespace) = &self.namespace {
+            return namespace.clone();
+        }
+        let file = match &self.kubeconfig {
+            Some(path) => Kubeconfig::read_from(path),
+            None => Kubeconfig::read(),
+        };
+        let namespace = file.ok().and_then(|file| {
+            let wanted = self.context.clone().or(file.current_context)?;
+            let named = file.contexts.into_iter().find(|c| c.name == wanted)?;
+            named.context?.namespace
+        });
+        namespace.unwrap_or_else(|| "default".to_string())
+    }
+
     /// Where the kubeconfig was looked for, and the context asked for.
     fn source(&self) -> String {
         let file = match &self.kubeconfig {

@@ -52,7 +52,8 @@ enum KubectlCmd {
     /// For each step of a CohortRollout file: eligible cities, share of the population, of users.
     Plan {
         rollout: PathBuf,
-        /// A sluice config JSON carrying the city table.
+        /// A sluice config carrying the city table: JSON, or the WasmPlugin or TrafficExtension YAML
+        /// carrying one.
         #[arg(long)]
         cities: PathBuf,
     },
@@ -103,8 +104,7 @@ impl KubectlArgs {
                 return timeline::run(*args).await;
             }
             KubectlCmd::Validate(args) => {
-                let namespace = flags.namespace.as_deref().unwrap_or("default");
-                return validate::run(&args, namespace);
+                return validate::run(&args, &flags.offline_namespace());
             }
         };
         send(&name, None, &flags, command).await

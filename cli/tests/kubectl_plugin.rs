@@ -234,3 +234,45 @@ fn plan_and_validate_work_offline() {
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(stdout.contains("spec.steps[1].percent = 5.0"), "{stdout}");
 }
+
+/// Documents naming no namespace are in the context's namespace (as `kubectl apply` puts them), `-n`'s
+/// when given, `default` without a kubeconfig: the fixture's CohortRollout finds its WasmPlugin only
+/// in shop.
+#[test]
+fn validate_puts_documents_in_the_contexts_namespace() {
+    let plugin = Plugin::new("validate-ns");
+    let file =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/validate_fixtures/no-namespace.yaml");
+    let file = file.to_str().unwrap();
+    let kubeconfig = plugin.kubeconfig();
+    let run = |kubeconfig: Option<&Path>, args: &[&str]| {
+        let out = plugin.run(kubeconfig, args);
+        assert!(out.status.success(), "{args:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let in_shop = run(Some(&kubeconfig), &["validate", file]);
+    assert!(!in_shop.contains("not among the files"), "{in_shop}");
+    let in_web = run(
+        Some(&kubeconfig),
+        &["--context", "web-ctx", "validate", file],
+    );
+    assert!(in_web.contains("not among the files"), "{in_web}");
+    let flag = kubeconfig.to_str().unwrap();
+    let in_shop = run(
+        None,
+        &[
+            "--kubeconfig",
+            flag,
+            "--context",
+            "web-ctx",
+            "validate",
+            "-n",
+            "shop",
+            file,
+        ],
+    );
+    assert!(!in_shop.contains("not among the files"), "{in_shop}");
+    // No kubeconfig at all: `default`, and still offline.
+    let in_default = run(None, &["validate", file]);
+    assert!(in_default.contains("not among the files"), "{in_default}");
+}

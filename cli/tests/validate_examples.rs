@@ -127,20 +127,44 @@ fn every_example_validates_clean_on_its_own() {
     );
 }
 
-/// `deploy/` with `deploy/example/` (kubectl apply -k deploy/ then -k deploy/example/): the example's
-/// CohortRollout checked against the WasmPlugin it targets; and the TrafficExtension variant, whose
-/// kustomization moves the target to `trafficExtension`.
+/// The README's commands, exactly, from the repository root. `deploy/ deploy/example/` (kubectl apply
+/// -k deploy/ then -k deploy/example/): each kustomization read as its resources, each file once, the
+/// example's CohortRollout checked against the WasmPlugin it targets. The TrafficExtension variant
+/// alone: its kustomization's resources (`../app` and the TrafficExtension), never the WasmPlugin
+/// beside it, and a note that its patch is not rendered.
 #[test]
-fn the_kubernetes_example_validates_clean_with_its_target() {
-    let deploy = repo().join("deploy");
-    let (clean, stdout, configs, rollouts) = validate(std::slice::from_ref(&deploy));
+fn the_readme_validate_commands_pass() {
+    let run = |args: &[&str]| {
+        let files: Vec<PathBuf> = args.iter().map(PathBuf::from).collect();
+        validate(&files)
+    };
+    let (clean, stdout, configs, rollouts) = run(&["deploy/", "deploy/example/"]);
     assert!(clean, "{stdout}");
-    assert!(
-        configs >= 1 && rollouts >= 1,
-        "{configs} configs, {rollouts} rollouts"
-    );
+    assert_eq!((configs, rollouts), (1, 1), "{stdout}");
+    assert!(!stdout.contains("is also defined"), "{stdout}");
     assert!(!stdout.contains("is not among the files"), "{stdout}");
+    assert!(!stdout.contains("TrafficExtension"), "{stdout}");
 
+    let (clean, stdout, configs, rollouts) = run(&["deploy/example/trafficextension/"]);
+    assert!(clean, "{stdout}");
+    assert_eq!((configs, rollouts), (1, 1), "{stdout}");
+    assert!(
+        !stdout.contains("WasmPlugin istio-system/sluice ("),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "deploy/example/trafficextension/kustomization.yaml: note: patches not rendered"
+        ),
+        "{stdout}"
+    );
+}
+
+/// The TrafficExtension variant as kustomize renders it (its patch moves the CohortRollout's target
+/// to `trafficExtension`): the rollout checked against the TrafficExtension.
+#[test]
+fn the_trafficextension_example_validates_clean_with_its_target() {
+    let deploy = repo().join("deploy");
     let rollout = std::fs::read_to_string(deploy.join("example/app/cohortrollout.yaml")).unwrap();
     assert!(rollout.contains("    wasmPlugin:"), "{rollout}");
     let moved = rollout.replace("    wasmPlugin:", "    trafficExtension:");

@@ -66,8 +66,9 @@ pub struct TimelineArgs {
     /// summary times the rollback from the first mark.
     #[arg(long = "mark", value_name = "TIME=LABEL", value_parser = marks::parse_mark)]
     marks: Vec<Mark>,
-    /// A sluice config JSON carrying the city table (as for `sluice plan --cities`): the summary
-    /// then shows the expected share of cities and users exposed at each step.
+    /// A sluice config carrying the city table, JSON or the WasmPlugin or TrafficExtension YAML
+    /// carrying one (as for `sluice plan --cities`): the summary then shows the expected share of
+    /// cities and users exposed at each step.
     #[arg(long, value_name = "FILE")]
     cities: Option<PathBuf>,
     /// Local mode: the rollout file the controller drives (as for `sluice status --rollout`), for
@@ -159,11 +160,8 @@ fn exposure_section(
     });
     let table = match &args.cities {
         Some(path) => {
-            let bytes = std::fs::read(path).map_err(|source| rollout::Error::Io {
-                path: path.display().to_string(),
-                source,
-            })?;
-            Some((path.display().to_string(), cohort::parse(&bytes)?.cities))
+            let config = crate::validate::sluice_config(path)?;
+            Some((path.display().to_string(), config.cities))
         }
         None => None,
     };

@@ -8,6 +8,7 @@
 
 mod configs;
 mod cross;
+mod files;
 mod load;
 mod report;
 mod schema;
@@ -20,9 +21,10 @@ use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
 pub struct ValidateArgs {
-    /// Files, or directories (their *.yaml, *.yml and *.json, recursively); `-` reads standard input
-    /// (`kustomize build DIR | sluice validate -`). Give together what is applied together: the
-    /// cross-document checks see only these.
+    /// Files, or directories: one with a kustomization as `kubectl apply -k` reads it (its
+    /// `resources:`, patches not rendered), else its *.yaml, *.yml and *.json, recursively; each
+    /// file once. `-` reads standard input (`kustomize build DIR | sluice validate -`). Give together
+    /// what is applied together: the cross-document checks see only these.
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
     /// `json`: an array of {file, document, object, path, value, message, severity}, for CI
@@ -42,7 +44,7 @@ pub fn run(args: &ValidateArgs, namespace: &str) -> controller::Result<()> {
     let mut report = Report::default();
     let mut configs = Vec::new();
     let mut rollouts = Vec::new();
-    for file in files(&args.files, &mut report) {
+    for file in files::files(&args.files, &mut report) {
         for item in load::load(&file, namespace, &mut report) {
             match item {
                 Item::Config(c) => configs.push(c),
@@ -71,50 +73,51 @@ pub fn run(args: &ValidateArgs, namespace: &str) -> controller::Result<()> {
     Ok(())
 }
 
-/// The files named, directories expanded to their YAML and JSON files (sorted, recursively).
-fn files(named: &[PathBuf], report: &mut Report) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for path in named {
-        if path.is_dir() {
-            walk(path, &mut out, report);
-        } else {
-            out.push(path.clone());
-        }
+/// The one sluice config of `path`, read as `validate` reads it: a sluice config (JSON, or YAML), or
+/// the WasmPlugin or TrafficExtension carrying one. For `--cities`: in Kubernetes the city table
+/// lives in that resource.
+pub fn sluice_config(path: &Path) -> controller::Result<cohort::SluiceConfig> {
+    let mut report = Report::default();
+    let configs: Vec<load::ConfigDoc> = load::load(path, "default", &mut report)
+        .into_iter()
+        .filter_map(|item| match item {
+            Item::Config(c) if c.sluice_like => Some(c),
+            _ => None,
+        })
+        .collect();
+    let file = path.display().to_string();
+    let errors: Vec<String> = report
+        .findings
+        .iter()
+        .filter(|f| f.severity == report::Severity::Error)
+        .map(|f| format!("{}: {}", f.path, f.message))
+        .collect();
+    if !errors.is_empty() {
+        return Err(parse_error(file, errors.join("; ")));
     }
-    out
+    let [config] = configs.as_slice() else {
+        let problem = format!(
+            "{} sluice configs: give a sluice config JSON, or one WasmPlugin or TrafficExtension \
+             carrying one",
+            configs.len()
+        );
+        return Err(parse_error(file, problem));
+    };
+    let prefix = config
+        .carrier
+        .as_ref()
+        .map_or("", load::Carrier::config_path);
+    let bytes = config.bytes.as_deref().unwrap_or_default();
+    cohort::parse(bytes).map_err(|mut e| {
+        e.path = report::join(prefix, &e.path);
+        parse_error(format!("{file}: {}", config.at.object), e.to_string())
+    })
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>, report: &mut Report) {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) => {
-            let at = report::At {
-                file: dir.display().to_string(),
-                document: 0,
-                object: String::new(),
-            };
-            report.error(&at, ".", "", format!("cannot read the directory: {e}"));
-            return;
-        }
-    };
-    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    paths.sort();
-    for path in paths {
-        let ext = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .unwrap_or_default();
-        if path.is_dir() {
-            walk(&path, out, report);
-        } else if ["yaml", "yml", "json"].contains(&ext.to_ascii_lowercase().as_str()) {
-            out.push(path);
-        }
-    }
+fn parse_error(path: String, problem: String) -> controller::Error {
+    controller::Error::Rollout(rollout::Error::Parse { path, problem })
 }
 
 fn failed(problem: String) -> controller::Error {
-    controller::Error::Rollout(rollout::Error::Parse {
-        path: "validate".into(),
-        problem,
-    })
+    parse_error("validate".into(), problem)
 }
