@@ -162,16 +162,32 @@ where
                 // Nothing of this interval's analysis was recorded: the next round analyses again.
                 ctx.clock.analysis_lost(&key, interval, Instant::now());
             }
+            // A round may fail after writing status (an invalid spec is recorded as RolledBack):
+            // the gauges say what status says, not what the round before it said.
+            if let Some(saved) = status.last_saved() {
+                let labels = rollout_labels(rollout);
+                let applied = saved
+                    .conditions
+                    .iter()
+                    .any(|c| c.type_ == rollout::apply::CONFIG_APPLIED && c.status == "True");
+                set_gauges(ctx, rollout, &saved, applied, interval);
+                let was_rolled_back = status.loaded_phase() == Some(Phase::RolledBack);
+                if saved.phase == Phase::RolledBack && !was_rolled_back {
+                    ctx.metrics.count_rollback(&labels);
+                }
+            }
             return Err(e.into());
         }
     };
     ctx.backoff.succeeded(&key);
     let labels = rollout_labels(rollout);
-    ctx.metrics.set_phase(&labels, outcome.status.phase);
-    ctx.metrics
-        .set_config_applied(&labels, outcome.config_applied);
-    ctx.metrics
-        .set_progress(&labels, &progress_of(rollout, &outcome.status, interval));
+    set_gauges(
+        ctx,
+        rollout,
+        &outcome.status,
+        outcome.config_applied,
+        interval,
+    );
     ctx.clock.finished(&key, &outcome, Instant::now());
     match &outcome.action {
         Some(MachineAction::Hold(_)) | None => {}
@@ -191,6 +207,21 @@ where
         Some(secs) => next_analysis.min(Duration::from_secs(secs.max(1))),
         None => next_analysis,
     })
+}
+
+/// The per-rollout gauges from the status a round wrote (or found).
+fn set_gauges<M>(
+    ctx: &Context<M>,
+    rollout: &CohortRollout,
+    status: &CohortRolloutStatus,
+    config_applied: bool,
+    interval: Duration,
+) {
+    let labels = rollout_labels(rollout);
+    ctx.metrics.set_phase(&labels, status.phase);
+    ctx.metrics.set_config_applied(&labels, config_applied);
+    ctx.metrics
+        .set_progress(&labels, &progress_of(rollout, status, interval));
 }
 
 /// The rollout's metric labels: its entry is the one its spec names (the filter's `sluice_rollout`).

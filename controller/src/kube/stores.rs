@@ -12,7 +12,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::{Client, Resource, ResourceExt};
-use rollout::api::{CohortRollout, CohortRolloutStatus};
+use rollout::api::{CohortRollout, CohortRolloutStatus, Phase};
 use rollout::ports::{Alert, AlertKind, AlertSink, StatusStore};
 use rollout::{Error, Result};
 use serde_json::json;
@@ -33,6 +33,10 @@ pub struct CrdStatusStore {
     /// The rollout whose status was read, and its resourceVersion then.
     loaded_version: Mutex<Option<(String, String)>>,
     leadership: Leadership,
+    /// The phase `load` read and the last status `save` wrote: what a failed round left in the
+    /// cluster, for the controller's gauges.
+    loaded_phase: Mutex<Option<Phase>>,
+    saved: Mutex<Option<CohortRolloutStatus>>,
 }
 
 impl CrdStatusStore {
@@ -42,7 +46,25 @@ impl CrdStatusStore {
             namespace: namespace.to_string(),
             loaded_version: Mutex::new(None),
             leadership,
+            loaded_phase: Mutex::new(None),
+            saved: Mutex::new(None),
         }
+    }
+
+    /// The phase of the status last read, if one was.
+    pub fn loaded_phase(&self) -> Option<Phase> {
+        *self
+            .loaded_phase
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The status last written, if one was.
+    pub fn last_saved(&self) -> Option<CohortRolloutStatus> {
+        self.saved
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     fn remember(&self, rollout: &str, version: Option<String>) {
@@ -72,6 +94,10 @@ impl StatusStore for CrdStatusStore {
                 Error::Status(format!("GET CohortRollout {ns}/{rollout} status: {e}"))
             })?;
         self.remember(rollout, object.metadata.resource_version);
+        *self
+            .loaded_phase
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = object.status.as_ref().map(|s| s.phase);
         Ok(object.status)
     }
 
@@ -99,6 +125,7 @@ impl StatusStore for CrdStatusStore {
         {
             Ok(saved) => {
                 self.remember(rollout, saved.metadata.resource_version);
+                *self.saved.lock().unwrap_or_else(PoisonError::into_inner) = Some(status.clone());
                 Ok(())
             }
             Err(kube::Error::Api(s)) if s.is_conflict() => Err(Error::Conflict(format!(

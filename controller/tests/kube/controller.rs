@@ -1,7 +1,7 @@
 //! The controller glue: when a round analyses, how a command annotation reaches the round, the
 //! error backoff, and the controller's own /metrics and /healthz.
 
-use crate::fixtures::{cohort_rollout, mock_client, timeout};
+use crate::fixtures::{cohort_rollout, mock_client, step_0_rollout, timeout};
 use crate::scenarios::Scenario;
 use controller::admin::{router, ControllerMetrics, RolloutLabels, RolloutProgress};
 use controller::kube::controller::{reconcile_round, round_for, Context};
@@ -258,4 +258,44 @@ async fn metrics_and_healthz_are_served() {
         );
     }
     server.abort();
+}
+
+#[tokio::test]
+async fn a_round_that_fails_after_writing_status_updates_the_gauges_from_it() {
+    let (client, api_server) = mock_client();
+    // checkout at step 0 on the WasmPlugin; its spec now names a TrafficExtension too (invalid), and
+    // a person aborts: the round rolls the entry back, writes RolledBack, and fails (InvalidSpec).
+    let mut object = step_0_rollout();
+    object["spec"]["target"]["trafficExtension"] =
+        json!({"name": "sluice", "namespace": "istio-system"});
+    object["metadata"]["annotations"] = json!({"sluice.dev/command": "abort/9c1e"});
+    let verifier = api_server.run(Scenario::BothTargetsAbortedThroughTheController);
+    let ctx = context(client);
+    // What the round before said: progressing at 10%.
+    let checkout = RolloutLabels::new("shop", "checkout", "checkout");
+    ctx.metrics.set_phase(&checkout, Phase::Progressing);
+    ctx.metrics.set_config_applied(&checkout, true);
+    let rollout: CohortRollout = serde_json::from_value(object).unwrap();
+    let before = controller::kube::controller::reconcile_round(&rollout, &ctx);
+    let error = before.await.unwrap_err();
+    assert!(
+        error.to_string().contains("spec.target.trafficExtension"),
+        "{error}"
+    );
+    let metrics = ctx.metrics.encode().unwrap();
+    drop(ctx);
+    timeout(verifier).await;
+    let labels = r#"namespace="shop",rollout="checkout",sluice_rollout="checkout""#;
+    for line in [
+        format!(r#"sluice_controller_rollout_phase{{{labels},phase="RolledBack"}} 1"#),
+        format!(r#"sluice_controller_rollout_phase{{{labels},phase="Progressing"}} 0"#),
+        format!("sluice_controller_rollout_exposure_percent{{{labels}}} 0.0"),
+        format!("sluice_controller_config_applied{{{labels}}} 1"),
+        format!("sluice_controller_rollbacks_total{{{labels}}} 1"),
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} missing from\n{metrics}"
+        );
+    }
 }

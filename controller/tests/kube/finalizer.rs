@@ -3,10 +3,11 @@
 //! back in its WasmPlugin (or there is none serving).
 
 use crate::fixtures::{cohort_rollout, context, mock_client, timeout};
+use crate::kinds::rollout_on;
 use crate::scenarios::Scenario;
 use controller::kube::controller::{reconcile_rollout, Context};
 use kube::runtime::controller::Action;
-use rollout::api::CohortRollout;
+use rollout::api::{CohortRollout, ConfigKind};
 use rollout::ports::MetricsSource;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -30,7 +31,12 @@ fn step_1_status() -> Value {
 
 /// checkout being deleted (`kubectl delete`), with the finalizers given.
 fn deleting(finalizers: Value) -> Value {
-    let mut object = cohort_rollout("checkout", "shop.example.com", Some(step_1_status()));
+    deleting_on(ConfigKind::WasmPlugin, finalizers)
+}
+
+/// checkout on the resource of `kind` being deleted, with the finalizers given.
+fn deleting_on(kind: ConfigKind, finalizers: Value) -> Value {
+    let mut object = rollout_on(kind, "checkout", "shop.example.com", Some(step_1_status()));
     object["metadata"]["finalizers"] = finalizers;
     object["metadata"]["deletionTimestamp"] = json!("2025-01-01T00:00:00Z");
     object
@@ -44,9 +50,21 @@ async fn reconcile(ctx: &Arc<Context<NoPrometheus>>, object: &Value) -> controll
 
 #[tokio::test]
 async fn deleting_a_rollout_at_50_percent_sends_every_user_to_stable_before_it_goes() {
+    delete_at_50_percent(ConfigKind::WasmPlugin).await;
+}
+
+#[tokio::test]
+async fn deleting_a_rollout_on_a_traffic_extension_sends_every_user_to_stable() {
+    delete_at_50_percent(ConfigKind::TrafficExtension).await;
+}
+
+/// The rollout on the resource of `kind` at 50% is deleted: its users on stable (checked by the
+/// filter's own code in the scenario), an Event, then the finalizer released.
+async fn delete_at_50_percent(kind: ConfigKind) {
     let (client, api_server) = mock_client();
-    let object = deleting(json!(["sluice.dev/rollback"]));
+    let object = deleting_on(kind, json!(["sluice.dev/rollback"]));
     let verifier = api_server.run(Scenario::DeleteAt50PercentSendsUsersToStable(
+        kind,
         object.clone(),
     ));
     let ctx = Arc::new(context(client, NoPrometheus));

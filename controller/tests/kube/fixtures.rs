@@ -18,6 +18,7 @@ use controller::kube::leadership::Leadership;
 use controller::schedule::{AnalysisClock, FailureBackoff};
 use http::{Method, Request, Response};
 use kube::client::Body;
+use rollout::api::ConfigKind;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -317,44 +318,24 @@ pub fn applied_plugin_config(call: &Call, resource_version: &str) -> Value {
     spec["pluginConfig"].clone()
 }
 
-/// Steps several scenarios share.
+/// Steps several scenarios share, on the WasmPlugin (`kinds.rs` has them for either kind).
 impl ApiServerVerifier {
     /// The reads opening a round of `rollout`: its status subresource, then the WasmPlugin.
     pub async fn serve_round_reads(&mut self, rollout: &Value, plugin: &Value) {
-        let name = rollout["metadata"]["name"].as_str().unwrap();
-        self.serve_get(&status_uri(name), rollout).await;
-        self.serve_get(PLUGIN_URI, plugin).await;
+        self.serve_round_reads_on(ConfigKind::WasmPlugin, rollout, plugin)
+            .await;
     }
 
-    /// The writes of a round that moved `rollout`, in order: the status apply (answered with
-    /// `rollout`), the WasmPlugin apply against `resource_version` (answered at `next_version`) and
-    /// an Event; then nothing. Returns the status body, the applied pluginConfig and the Event body.
+    /// `expect_round_writes_on` the WasmPlugin.
     pub async fn expect_round_writes(
         &mut self,
         rollout: &Value,
         resource_version: &str,
         next_version: &str,
     ) -> (Value, Value, Value) {
-        let name = rollout["metadata"]["name"].as_str().unwrap();
-        let (status, send) = self.expect(Method::PATCH, &status_apply_uri(name)).await;
-        assert_eq!(
-            config_applied(&status.body)["status"],
-            "Unknown",
-            "before the push, status does not claim it: {}",
-            status.body
-        );
-        reply(send, 200, rollout);
-        let (plugin, send) = self.expect(Method::PATCH, &plugin_apply_uri()).await;
-        let applied = applied_plugin_config(&plugin, resource_version);
-        reply(send, 200, &wasm_plugin(next_version, applied.clone()));
-        let event = self.expect_event().await;
-        // After the push and the alert: status says the config carries the decision (and which
-        // generation), and the alert left the outbox.
-        let (after, send) = self.expect(Method::PATCH, &status_apply_uri(name)).await;
-        assert_round_recorded(&after.body, applied["generation"].as_u64().unwrap());
-        reply(send, 200, rollout);
-        self.expect_no_more_calls().await;
-        (status.body, applied, event)
+        let kind = ConfigKind::WasmPlugin;
+        self.expect_round_writes_on(kind, rollout, resource_version, next_version)
+            .await
     }
 }
 

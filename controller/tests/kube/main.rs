@@ -8,6 +8,7 @@ mod controller;
 mod crd;
 mod finalizer;
 mod fixtures;
+mod kinds;
 mod leader;
 mod lease;
 mod manifests;

@@ -161,3 +161,57 @@ fn kustomize_images_sets_the_controller_image_in_one_place() {
         image
     );
 }
+
+/// The example app serves what the routing and the mirror expect: a Deployment per DestinationRule
+/// subset, carrying its labels, and the Service on the port the mirror's canary cluster names.
+#[test]
+fn the_example_app_has_a_version_per_subset_on_the_mirrors_port() {
+    let docs = yaml(&example().join("app/checkout.yaml"));
+    let rule = &yaml(&example().join("app/destinationrule.yaml"))[0];
+    let rollout = &yaml(&example().join("app/cohortrollout.yaml"))[0];
+    let service = docs.iter().find(|d| d["kind"] == "Service").unwrap();
+    let cluster = rollout["spec"]["target"]["canaryCluster"].as_str().unwrap();
+    let port = cluster.split('|').nth(1).unwrap();
+    assert_eq!(service["spec"]["ports"][0]["port"].to_string(), port);
+    assert_eq!(
+        format!(
+            "{}.shop.svc.cluster.local",
+            service["metadata"]["name"].as_str().unwrap()
+        ),
+        rule["spec"]["host"].as_str().unwrap()
+    );
+    for subset in rule["spec"]["subsets"].as_array().unwrap() {
+        let labels = subset["labels"].as_object().unwrap();
+        let serving = docs.iter().filter(|d| d["kind"] == "Deployment").any(|d| {
+            let pod = &d["spec"]["template"]["metadata"]["labels"];
+            labels.iter().all(|(k, v)| &pod[k] == v)
+                && service["spec"]["selector"]
+                    .as_object()
+                    .unwrap()
+                    .iter()
+                    .all(|(k, v)| &pod[k] == v)
+        });
+        assert!(serving, "no Deployment serves subset {subset}");
+    }
+}
+
+/// The example's mirror stage sends its copies to the gateway's Envoy cluster of the canary subset:
+/// `outbound|<port>|<subset>|<host>` of the DestinationRule the VirtualService routes to.
+#[test]
+fn example_mirror_copies_go_to_the_canary_subsets_cluster() {
+    let rollout: CohortRollout =
+        serde_json::from_value(yaml(&example().join("app/cohortrollout.yaml")).remove(0)).unwrap();
+    let rule = yaml(&example().join("app/destinationrule.yaml")).remove(0);
+    let steps = rollout::plan::steps(&rollout.spec).unwrap();
+    assert!(
+        steps[0].mirror.is_some(),
+        "the example starts with a mirror stage"
+    );
+    let cluster = rollout.spec.target.canary_cluster.as_deref().unwrap();
+    let parts: Vec<&str> = cluster.split('|').collect();
+    assert_eq!(parts.len(), 4, "{cluster}");
+    assert_eq!(parts[0], "outbound");
+    assert!(parts[1].parse::<u16>().is_ok(), "{cluster}");
+    assert_eq!(parts[2], "canary");
+    assert_eq!(parts[3], rule["spec"]["host"], "{cluster}");
+}

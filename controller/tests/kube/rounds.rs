@@ -3,11 +3,12 @@
 //! conflicting writer, and the start-up CRD check.
 
 use crate::fixtures::{cohort_rollout, mock_client, timeout};
+use crate::kinds::rollout_on;
 use crate::scenarios::Scenario;
 use controller::kube::controller::stores_for;
 use controller::kube::leadership::Leadership;
 use controller::kube::{run_with_client, KubeOptions};
-use rollout::api::{CohortRollout, Phase};
+use rollout::api::{CohortRollout, ConfigKind, Phase};
 use rollout::machine::Action;
 use rollout::ports::MetricsSource;
 use rollout::round::{self, Io, Outcome, Round, Target};
@@ -71,14 +72,24 @@ async fn round(
 
 #[tokio::test]
 async fn a_wasm_plugin_of_another_namespace_must_allow_the_rollout() {
+    namespace_must_allow_the_rollout(ConfigKind::WasmPlugin).await;
+}
+
+#[tokio::test]
+async fn a_traffic_extension_of_another_namespace_must_allow_the_rollout() {
+    namespace_must_allow_the_rollout(ConfigKind::TrafficExtension).await;
+}
+
+/// A first round on the resource of `kind` in istio-system, which does not list `shop`.
+async fn namespace_must_allow_the_rollout(kind: ConfigKind) {
     let (client, api_server) = mock_client();
-    let verifier = api_server.run(Scenario::NamespaceNotAllowed);
+    let verifier = api_server.run(Scenario::NamespaceNotAllowed(kind));
     let first = Round {
         command: None,
         analyse: false,
         now: 1_700_000_000,
     };
-    let rollout = cohort_rollout("checkout", "shop.example.com", None);
+    let rollout = rollout_on(kind, "checkout", "shop.example.com", None);
     let error = round(
         client,
         &rollout,
@@ -90,9 +101,12 @@ async fn a_wasm_plugin_of_another_namespace_must_allow_the_rollout() {
     .await
     .unwrap_err();
     assert!(
-        matches!(error, rollout::Error::InvalidSpec { .. }),
+        matches!(&error, rollout::Error::InvalidSpec { field, .. } if field == &format!("{}.namespace", kind.field())),
         "{error:?}"
     );
+    let text = error.to_string();
+    let annotation = format!("{} annotation sluice.dev/allowed-namespaces", kind.kind());
+    assert!(text.contains(&annotation), "{text}");
     timeout(verifier).await;
 }
 
@@ -148,13 +162,23 @@ async fn a_rollback_that_cannot_be_applied_is_reported_and_lands_on_the_retry() 
 
 #[tokio::test]
 async fn critical_failure_rolls_back_the_plugin_config_and_records_an_event() {
+    critical_failure_rolls_back(ConfigKind::WasmPlugin).await;
+}
+
+#[tokio::test]
+async fn critical_failure_on_a_traffic_extension_rolls_it_back_and_records_an_event() {
+    critical_failure_rolls_back(ConfigKind::TrafficExtension).await;
+}
+
+/// checkout at step 1 on the resource of `kind` fails its critical check: rolled back, with an Event.
+async fn critical_failure_rolls_back(kind: ConfigKind) {
     let status = json!({
         "phase": "Progressing", "currentStep": 1, "stage": {"regions": ["eu-south"], "percent": 50.0},
         "lastProgressTime": 1_700_000_000u64, "configGeneration": 8, "observedGeneration": 3,
     });
-    let rollout = cohort_rollout("checkout", "shop.example.com", Some(status));
+    let rollout = rollout_on(kind, "checkout", "shop.example.com", Some(status));
     let (client, api_server) = mock_client();
-    let verifier = api_server.run(Scenario::CriticalFailureRollsBack(rollout.clone()));
+    let verifier = api_server.run(Scenario::CriticalFailureRollsBack(kind, rollout.clone()));
     let now = 1_700_000_600;
     let outcome = round(
         client,
@@ -173,13 +197,24 @@ async fn critical_failure_rolls_back_the_plugin_config_and_records_an_event() {
         "{:?}",
         outcome.action
     );
+    assert!(outcome.config_applied, "{outcome:?}");
     timeout(verifier).await;
 }
 
 #[tokio::test]
 async fn two_rollouts_on_one_wasm_plugin_each_merge_their_own_entry() {
+    two_rollouts_on_one_resource(ConfigKind::WasmPlugin).await;
+}
+
+#[tokio::test]
+async fn two_rollouts_on_one_traffic_extension_each_merge_their_own_entry() {
+    two_rollouts_on_one_resource(ConfigKind::TrafficExtension).await;
+}
+
+/// The first rounds of checkout, then search, on one resource of `kind`.
+async fn two_rollouts_on_one_resource(kind: ConfigKind) {
     let (client, api_server) = mock_client();
-    let verifier = api_server.run(Scenario::TwoFirstRoundsOnOneWasmPlugin);
+    let verifier = api_server.run(Scenario::TwoFirstRoundsOnOneResource(kind));
     let start = Round {
         command: None,
         analyse: false,
@@ -191,7 +226,7 @@ async fn two_rollouts_on_one_wasm_plugin_each_merge_their_own_entry() {
     ] {
         let outcome = round(
             client.clone(),
-            &cohort_rollout(name, authority, None),
+            &rollout_on(kind, name, authority, None),
             FakePrometheus {
                 success_rate: 100.0,
             },

@@ -7,6 +7,7 @@
 //! is in `scenarios/<test file>.rs`, and the steps several share are in `fixtures.rs`.
 
 use crate::fixtures::*;
+use rollout::api::ConfigKind;
 use serde_json::Value;
 use tokio::task::JoinHandle;
 
@@ -54,20 +55,25 @@ pub enum Scenario {
     /// One renewal answered, the next never
     /// => lease::the_holder_steps_down_when_renewals_hang_past_the_deadline
     LeaseRenewalHangs,
-    /// A round's reads of the rollout given (at step 1), then the writes that roll it back
-    /// => rounds::critical_failure_rolls_back_the_plugin_config_and_records_an_event
-    CriticalFailureRollsBack(Value),
+    /// A round's reads of the rollout given (at step 1, on a resource of the kind given), then the
+    /// writes that roll it back
+    /// => rounds::critical_failure_rolls_back_the_plugin_config_and_records_an_event (WasmPlugin)
+    /// and rounds::critical_failure_on_a_traffic_extension_rolls_it_back_and_records_an_event
+    CriticalFailureRollsBack(ConfigKind, Value),
     /// A breach while the shared settings are invalid (two city keys differing only in case): no
     /// apply, status ConfigApplied=False, a NOT APPLIED Event; then, settings fixed, the retry
     /// applies the rollback and says so
     /// => rounds::a_rollback_that_cannot_be_applied_is_reported_and_lands_on_the_retry
     RollbackNotAppliedThenLanded(Value),
-    /// A first round against a WasmPlugin of istio-system that does not list `shop`: InvalidSpec in
-    /// status, no apply, no Event => rounds::a_wasm_plugin_of_another_namespace_must_allow_the_rollout
-    NamespaceNotAllowed,
-    /// The first rounds of checkout, then search, on one WasmPlugin
-    /// => rounds::two_rollouts_on_one_wasm_plugin_each_merge_their_own_entry
-    TwoFirstRoundsOnOneWasmPlugin,
+    /// A first round against a resource (of the kind given) of istio-system that does not list
+    /// `shop`: InvalidSpec in status, no apply, no Event
+    /// => rounds::a_wasm_plugin_of_another_namespace_must_allow_the_rollout (WasmPlugin)
+    /// and rounds::a_traffic_extension_of_another_namespace_must_allow_the_rollout
+    NamespaceNotAllowed(ConfigKind),
+    /// The first rounds of checkout, then search, on one resource of the kind given
+    /// => rounds::two_rollouts_on_one_wasm_plugin_each_merge_their_own_entry (WasmPlugin)
+    /// and rounds::two_rollouts_on_one_traffic_extension_each_merge_their_own_entry
+    TwoFirstRoundsOnOneResource(ConfigKind),
     /// A first round whose WasmPlugin apply meets a 409: the fresh WasmPlugin is read and merged
     /// into at once => rounds::a_conflict_on_apply_re_reads_and_re_merges_at_once
     WasmPluginApplyConflict,
@@ -82,8 +88,10 @@ pub enum Scenario {
     ControllerTakesTheLeaseThenWatchesAndReconciles,
     /// => stores::wasm_plugin_store_loads_plugin_config_and_applies_only_that_field
     WasmPluginLoadThenApplyOnlyPluginConfig,
-    /// => stores::wasm_plugin_store_never_writes_what_the_filter_would_reject
-    WasmPluginLoadOnly,
+    /// One read of the resource of the kind given, and no write
+    /// => stores::wasm_plugin_store_never_writes_what_the_filter_would_reject (WasmPlugin)
+    /// and stores::traffic_extension_store_never_writes_what_the_filter_would_reject
+    ResourceLoadOnly(ConfigKind),
     /// => stores::wasm_plugin_without_plugin_config_or_missing_is_a_clear_error
     WasmPluginWithoutPluginConfigThenMissing,
     /// => stores::crd_status_store_reads_the_subresource_and_applies_the_whole_status
@@ -95,10 +103,11 @@ pub enum Scenario {
     /// The WasmPlugin and a status read, then no write
     /// => stores::every_write_is_refused_once_the_lease_is_lost
     ReadsOnlyOnceTheLeaseIsLost,
-    /// The rollout given (at 50%) is being deleted: its entry rolled back and applied, an Event,
-    /// then the finalizer released
-    /// => finalizer::deleting_a_rollout_at_50_percent_sends_every_user_to_stable_before_it_goes
-    DeleteAt50PercentSendsUsersToStable(Value),
+    /// The rollout given (at 50%, on a resource of the kind given) is being deleted: its entry rolled
+    /// back and applied, an Event, then the finalizer released
+    /// => finalizer::deleting_a_rollout_at_50_percent_sends_every_user_to_stable_before_it_goes (WasmPlugin)
+    /// and finalizer::deleting_a_rollout_on_a_traffic_extension_sends_every_user_to_stable (TrafficExtension)
+    DeleteAt50PercentSendsUsersToStable(ConfigKind, Value),
     /// As above, but the first apply meets a 409: a Warning Event and no release; the retry succeeds
     /// => finalizer::a_delete_whose_push_fails_keeps_the_finalizer_says_why_and_retries
     DeletePushFailsThenSucceeds(Value),
@@ -134,6 +143,9 @@ pub enum Scenario {
     /// checkout at step 0 on the WasmPlugin, its spec naming a TrafficExtension too, aborted
     /// => traffic_extension::naming_both_resources_mid_rollout_is_invalid_and_an_abort_still_reaches_the_entry_in_force
     BothTargetsThenAbortOnTheRecordedWasmPlugin,
+    /// The same conversation, the round run by the controller (`reconcile_round`)
+    /// => controller::a_round_that_fails_after_writing_status_updates_the_gauges_from_it
+    BothTargetsAbortedThroughTheController,
     /// As WasmPluginReappliedByAPerson, checkout on a TrafficExtension
     /// => resync::a_person_reapplying_the_traffic_extension_gets_the_entries_back_within_a_second
     TrafficExtensionReappliedByAPerson(Value),
@@ -168,15 +180,15 @@ impl ApiServerVerifier {
                     self.lease_created_renewed_then_taken_by_another().await
                 }
                 Scenario::LeaseRenewalHangs => self.lease_renewal_hangs().await,
-                Scenario::NamespaceNotAllowed => self.namespace_not_allowed().await,
+                Scenario::NamespaceNotAllowed(kind) => self.namespace_not_allowed(kind).await,
                 Scenario::RollbackNotAppliedThenLanded(rollout) => {
                     self.rollback_not_applied_then_landed(rollout).await
                 }
-                Scenario::CriticalFailureRollsBack(rollout) => {
-                    self.critical_failure_rolls_back(rollout).await
+                Scenario::CriticalFailureRollsBack(kind, rollout) => {
+                    self.critical_failure_rolls_back(kind, rollout).await
                 }
-                Scenario::TwoFirstRoundsOnOneWasmPlugin => {
-                    self.two_first_rounds_on_one_wasm_plugin().await
+                Scenario::TwoFirstRoundsOnOneResource(kind) => {
+                    self.two_first_rounds_on_one_resource(kind).await
                 }
                 Scenario::WasmPluginApplyConflict => self.wasm_plugin_apply_conflict().await,
                 Scenario::CrdMissing => self.crd_missing().await,
@@ -188,7 +200,7 @@ impl ApiServerVerifier {
                 Scenario::WasmPluginLoadThenApplyOnlyPluginConfig => {
                     self.wasm_plugin_load_then_apply_only_plugin_config().await
                 }
-                Scenario::WasmPluginLoadOnly => self.wasm_plugin_load_only().await,
+                Scenario::ResourceLoadOnly(kind) => self.resource_load_only(kind).await,
                 Scenario::WasmPluginWithoutPluginConfigThenMissing => {
                     self.wasm_plugin_without_plugin_config_then_missing().await
                 }
@@ -200,8 +212,8 @@ impl ApiServerVerifier {
                 Scenario::ReadsOnlyOnceTheLeaseIsLost => {
                     self.reads_only_once_the_lease_is_lost().await
                 }
-                Scenario::DeleteAt50PercentSendsUsersToStable(rollout) => {
-                    self.delete_at_50_percent_sends_users_to_stable(rollout)
+                Scenario::DeleteAt50PercentSendsUsersToStable(kind, rollout) => {
+                    self.delete_at_50_percent_sends_users_to_stable(kind, rollout)
                         .await
                 }
                 Scenario::DeletePushFailsThenSucceeds(rollout) => {
@@ -237,7 +249,8 @@ impl ApiServerVerifier {
                 Scenario::TrafficExtensionReappliedByAPerson(example) => {
                     self.traffic_extension_reapplied_by_a_person(example).await
                 }
-                Scenario::BothTargetsThenAbortOnTheRecordedWasmPlugin => {
+                Scenario::BothTargetsThenAbortOnTheRecordedWasmPlugin
+                | Scenario::BothTargetsAbortedThroughTheController => {
                     self.both_targets_then_abort_on_the_recorded_wasm_plugin()
                         .await
                 }

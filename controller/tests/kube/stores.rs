@@ -56,15 +56,19 @@ async fn wasm_plugin_store_loads_plugin_config_and_applies_only_that_field() {
 
 #[tokio::test]
 async fn wasm_plugin_store_never_writes_what_the_filter_would_reject() {
+    never_writes_what_the_filter_would_reject(ConfigKind::WasmPlugin).await;
+}
+
+#[tokio::test]
+async fn traffic_extension_store_never_writes_what_the_filter_would_reject() {
+    never_writes_what_the_filter_would_reject(ConfigKind::TrafficExtension).await;
+}
+
+/// A config with a 150% stage is refused before any request: the resource of `kind` is only read.
+async fn never_writes_what_the_filter_would_reject(kind: ConfigKind) {
     let (client, api_server) = mock_client();
-    let verifier = api_server.run(Scenario::WasmPluginLoadOnly);
-    let store = PluginConfigStore::new(
-        client,
-        ConfigKind::WasmPlugin,
-        "istio-system",
-        "sluice",
-        leading(),
-    );
+    let verifier = api_server.run(Scenario::ResourceLoadOnly(kind));
+    let store = PluginConfigStore::new(client, kind, "istio-system", "sluice", leading());
     let mut config = store.load().await.unwrap();
     let spec = rollout("checkout").spec;
     let step = Step {

@@ -3,14 +3,17 @@
 //! pluginConfig compiled with `cohort::CompiledConfig::from_json` and asked `cohort::decide`.
 
 use crate::fixtures::*;
+use crate::kinds::{applied_config, described, istio_resource, resource_apply_uri, resource_uri};
 use cohort::{Cohort, CompiledConfig, RequestFacts};
 use http::Method;
+use rollout::api::ConfigKind;
 use serde_json::{json, Value};
 
 const FINALIZER: &str = "sluice.dev/rollback";
 
-/// The WasmPlugin at `version` with checkout at step 1 (50% of eu-south) and search at 10%.
-fn plugin_at_50_percent(version: &str) -> Value {
+/// The WasmPlugin or TrafficExtension at `version` with checkout at step 1 (50% of eu-south) and
+/// search at 10%.
+fn plugin_at_50_percent(kind: ConfigKind, version: &str) -> Value {
     let mut config = shared_plugin_config();
     config["generation"] = json!(8);
     let half = json!({"regions": ["eu-south"], "percent": 50.0});
@@ -19,7 +22,7 @@ fn plugin_at_50_percent(version: &str) -> Value {
         plugin_entry("checkout", "shop.example.com", half, "progressing"),
         plugin_entry("search", "search.example.com", tenth, "progressing"),
     ]);
-    wasm_plugin(version, config)
+    istio_resource(kind, version, config)
 }
 
 /// How many of 2,000 users of checkout (shop.example.com, in Lisbon) `decide` puts on the canary.
@@ -69,18 +72,24 @@ impl ApiServerVerifier {
         reply(send, 200, &patched);
     }
 
-    /// Reads the WasmPlugin (at `version`), applies checkout's entry rolled back, announces it.
-    async fn expect_rolled_back_push(&mut self, version: &str) {
-        let plugin = plugin_at_50_percent(version);
-        let before = plugin["spec"]["pluginConfig"].clone();
+    /// Reads the resource of `kind` (at `version`), applies checkout's entry rolled back, announces it.
+    async fn expect_rolled_back_push(&mut self, kind: ConfigKind, version: &str) {
+        let plugin = plugin_at_50_percent(kind, version);
+        let before = plugin
+            .pointer(match kind {
+                ConfigKind::WasmPlugin => "/spec/pluginConfig",
+                ConfigKind::TrafficExtension => "/spec/wasm/pluginConfig",
+            })
+            .unwrap()
+            .clone();
         assert!(
             canary_users(&before) > 800,
             "at 50% about half are on the canary"
         );
-        self.serve_get(PLUGIN_URI, &plugin).await;
-        let (call, send) = self.expect(Method::PATCH, &plugin_apply_uri()).await;
-        let applied = applied_plugin_config(&call, version);
-        reply(send, 200, &wasm_plugin("99", applied.clone()));
+        self.serve_get(resource_uri(kind), &plugin).await;
+        let (call, send) = self.expect(Method::PATCH, &resource_apply_uri(kind)).await;
+        let applied = applied_config(kind, &call, version);
+        reply(send, 200, &istio_resource(kind, "99", applied.clone()));
         assert_eq!(
             canary_users(&applied),
             0,
@@ -100,17 +109,23 @@ impl ApiServerVerifier {
         assert_eq!(event["regarding"]["name"], "checkout");
         let note = event["note"].as_str().unwrap();
         assert!(note.contains("stable"), "{note}");
+        assert!(note.contains(&described(kind)), "{note}");
     }
 
-    pub(super) async fn delete_at_50_percent_sends_users_to_stable(mut self, rollout: Value) {
-        self.expect_rolled_back_push("20").await;
+    pub(super) async fn delete_at_50_percent_sends_users_to_stable(
+        mut self,
+        kind: ConfigKind,
+        rollout: Value,
+    ) {
+        self.expect_rolled_back_push(kind, "20").await;
         // Only now, with the rolled-back entry applied, does the finalizer go.
         self.expect_finalizers(&rollout, json!([])).await;
         self.expect_no_more_calls().await;
     }
 
     pub(super) async fn delete_push_fails_then_succeeds(mut self, rollout: Value) {
-        self.serve_get(PLUGIN_URI, &plugin_at_50_percent("20"))
+        let kind = ConfigKind::WasmPlugin;
+        self.serve_get(PLUGIN_URI, &plugin_at_50_percent(kind, "20"))
             .await;
         let (_, send) = self.expect(Method::PATCH, &plugin_apply_uri()).await;
         let message = "Operation cannot be fulfilled on wasmplugins.extensions.istio.io \"sluice\": the object has been modified";
@@ -125,7 +140,7 @@ impl ApiServerVerifier {
         assert!(note.contains("changed since it was read"), "{note}");
         assert!(note.contains(FINALIZER), "{note}");
         // The retry reads the WasmPlugin afresh and succeeds.
-        self.expect_rolled_back_push("22").await;
+        self.expect_rolled_back_push(kind, "22").await;
         self.expect_finalizers(&rollout, json!([])).await;
         self.expect_no_more_calls().await;
     }

@@ -2,20 +2,23 @@
 //! `rounds.rs`).
 
 use crate::fixtures::*;
+use crate::kinds::{applied_config, istio_resource, resource_apply_uri, rollout_on};
 use http::Method;
-use rollout::api::CohortRollout;
+use rollout::api::{CohortRollout, ConfigKind};
 use serde_json::{json, Value};
 
 impl ApiServerVerifier {
-    pub(super) async fn critical_failure_rolls_back(mut self, rollout: Value) {
+    pub(super) async fn critical_failure_rolls_back(mut self, kind: ConfigKind, rollout: Value) {
         let step_1 = json!({"regions": ["eu-south"], "percent": 50.0});
         let mut config = shared_plugin_config();
         config["generation"] = json!(8);
         let entry = |state| plugin_entry("checkout", "shop.example.com", step_1.clone(), state);
         config["rollouts"] = json!([entry("progressing")]);
-        self.serve_round_reads(&rollout, &wasm_plugin("20", config))
+        self.serve_round_reads_on(kind, &rollout, &istio_resource(kind, "20", config))
             .await;
-        let (status, applied, event) = self.expect_round_writes(&rollout, "20", "21").await;
+        let (status, applied, event) = self
+            .expect_round_writes_on(kind, &rollout, "20", "21")
+            .await;
         assert_eq!(status["status"]["phase"], "RolledBack");
         assert_eq!(status["status"]["currentStep"], 1);
         assert_eq!(status["status"]["lastAnalysis"][0]["verdict"], "Fail");
@@ -29,11 +32,11 @@ impl ApiServerVerifier {
         assert!(note.contains("ROLLED BACK"), "{event}");
     }
 
-    pub(super) async fn namespace_not_allowed(mut self) {
-        let rollout = cohort_rollout("checkout", "shop.example.com", None);
-        let mut plugin = wasm_plugin("7", shared_plugin_config());
+    pub(super) async fn namespace_not_allowed(mut self, kind: ConfigKind) {
+        let rollout = rollout_on(kind, "checkout", "shop.example.com", None);
+        let mut plugin = istio_resource(kind, "7", shared_plugin_config());
         plugin["metadata"]["annotations"] = json!({"sluice.dev/allowed-namespaces": "search, web"});
-        self.serve_round_reads(&rollout, &plugin).await;
+        self.serve_round_reads_on(kind, &rollout, &plugin).await;
         let (status, send) = self
             .expect(Method::PATCH, &status_apply_uri("checkout"))
             .await;
@@ -41,7 +44,9 @@ impl ApiServerVerifier {
         assert_eq!(condition["reason"], "InvalidSpec", "{}", status.body);
         let message = condition["message"].as_str().unwrap();
         assert!(
-            message.contains("spec.target.wasmPlugin.namespace") && message.contains("search, web"),
+            message.contains(&format!("{}.namespace", kind.field()))
+                && message.contains(&format!("the {}'s namespace", kind.kind()))
+                && message.contains("search, web"),
             "{message}"
         );
         reply(send, 200, &rollout);
@@ -113,41 +118,53 @@ impl ApiServerVerifier {
         authority: &str,
         plugin: &mut Value,
     ) -> Value {
-        self.serve_round_reads(&cohort_rollout(name, authority, None), plugin)
-            .await;
+        let kind = ConfigKind::WasmPlugin;
+        self.serve_first_round_on(kind, name, authority, plugin)
+            .await
+    }
+
+    /// As `serve_first_round`, against the resource of `kind`.
+    async fn serve_first_round_on(
+        &mut self,
+        kind: ConfigKind,
+        name: &str,
+        authority: &str,
+        plugin: &mut Value,
+    ) -> Value {
+        let rollout = rollout_on(kind, name, authority, None);
+        self.serve_round_reads_on(kind, &rollout, plugin).await;
         let (status_patch, send) = self.expect(Method::PATCH, &status_apply_uri(name)).await;
         let status = status_patch.body["status"].clone();
         assert_eq!(status["currentStep"], 0);
-        reply(send, 200, &cohort_rollout(name, authority, Some(status)));
+        reply(send, 200, &rollout_on(kind, name, authority, Some(status)));
         let version = plugin["metadata"]["resourceVersion"]
             .as_str()
             .unwrap()
             .to_string();
-        let (plugin_patch, send) = self.expect(Method::PATCH, &plugin_apply_uri()).await;
-        let applied = applied_plugin_config(&plugin_patch, &version);
-        plugin["spec"]["pluginConfig"] = applied.clone();
-        plugin["metadata"]["resourceVersion"] =
-            json!((version.parse::<u64>().unwrap() + 1).to_string());
+        let (plugin_patch, send) = self.expect(Method::PATCH, &resource_apply_uri(kind)).await;
+        let applied = applied_config(kind, &plugin_patch, &version);
+        let next = (version.parse::<u64>().unwrap() + 1).to_string();
+        *plugin = istio_resource(kind, &next, applied.clone());
         reply(send, 200, plugin);
         let event = self.expect_event().await;
         assert_eq!(event["reason"], "StepAdvanced");
         let (after, send) = self.expect(Method::PATCH, &status_apply_uri(name)).await;
         assert_round_recorded(&after.body, applied["generation"].as_u64().unwrap());
-        reply(send, 200, &cohort_rollout(name, authority, None));
+        reply(send, 200, &rollout_on(kind, name, authority, None));
         applied
     }
 
-    pub(super) async fn two_first_rounds_on_one_wasm_plugin(mut self) {
-        let mut plugin = wasm_plugin("7", shared_plugin_config());
+    pub(super) async fn two_first_rounds_on_one_resource(mut self, kind: ConfigKind) {
+        let mut plugin = istio_resource(kind, "7", shared_plugin_config());
         let (checkout, search) = (
             ("checkout", "shop.example.com"),
             ("search", "search.example.com"),
         );
         let first = self
-            .serve_first_round(checkout.0, checkout.1, &mut plugin)
+            .serve_first_round_on(kind, checkout.0, checkout.1, &mut plugin)
             .await;
         let second = self
-            .serve_first_round(search.0, search.1, &mut plugin)
+            .serve_first_round_on(kind, search.0, search.1, &mut plugin)
             .await;
         self.expect_no_more_calls().await;
 

@@ -1,7 +1,9 @@
 //! The Kubernetes stores (tests in `stores.rs`): the exact requests each one sends.
 
 use crate::fixtures::*;
+use crate::kinds::{istio_resource, resource_uri};
 use http::Method;
+use rollout::api::ConfigKind;
 use serde_json::json;
 
 impl ApiServerVerifier {
@@ -26,9 +28,9 @@ impl ApiServerVerifier {
         self.expect_no_more_calls().await;
     }
 
-    pub(super) async fn wasm_plugin_load_only(mut self) {
-        self.serve_get(PLUGIN_URI, &wasm_plugin("7", shared_plugin_config()))
-            .await;
+    pub(super) async fn resource_load_only(mut self, kind: ConfigKind) {
+        let resource = istio_resource(kind, "7", shared_plugin_config());
+        self.serve_get(resource_uri(kind), &resource).await;
         self.expect_no_more_calls().await;
     }
 
