@@ -19,7 +19,10 @@ fn a_healthy_rollout_walks_its_steps_small_cities_first_and_is_promoted() {
     let start = Instant::now();
     let load = Load::start(setup.stack.listener, CITIES, 20);
     let _controller = setup.controller("controller.log");
-    let seen = setup.watch(Duration::from_secs(90), |s| s.0 == "Promoted");
+    // Until the promotion's push has landed too: status records it first (a loaded machine shows it).
+    let seen = setup.watch(Duration::from_secs(90), |s| {
+        s.0 == "Promoted" && setup.applied()
+    });
     eprintln!("statuses: {seen:?}");
 
     // Every step in order, one at a time, then promotion; one config generation per change. Status

@@ -1,5 +1,5 @@
 //! The pieces of the observability test: the scrape target that serves Envoy's stats with the
-//! controller's metrics, the Prometheus API, and the rules file as Prometheus loads it.
+//! controller's own metrics, the Prometheus API, and the rules file as Prometheus loads it.
 
 use crate::common::prometheus::Prometheus;
 use crate::common::{http, repo_root};
@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -24,54 +24,52 @@ pub fn now() -> f64 {
         .as_secs_f64()
 }
 
-/// The controller's /metrics as the leader (or a deposed replica) serves it: `shop` progressing at step
-/// 1 of 4 and held there for an hour, `search` rolled back and its push failing. `scrapes` makes the
-/// failure counter grow. Written by hand (this crate does not link the controller); a test checks
-/// that the controller registers each family and label.
-pub fn controller_metrics(leader: bool, scrapes: u64) -> String {
-    let mut out = format!(
-        "sluice_controller_leader {}\nsluice_controller_reconciles_total {}\n\
-         sluice_controller_reconcile_failures_total {}\n",
-        u8::from(leader),
-        10 + 3 * scrapes,
-        2 * scrapes
-    );
-    let since = now() as u64 - 3600;
-    for (name, current, applied, step, exposure, rollbacks) in [
-        ("shop", "Progressing", 1, 1, 50, 0),
-        ("search", "RolledBack", 0, 2, 0, 1),
-    ] {
-        let l = format!("namespace=\"shop\",rollout=\"{name}\",sluice_rollout=\"{name}\"");
-        for phase in ["Progressing", "Paused", "RolledBack", "Promoted"] {
-            let on = u8::from(phase == current);
-            out += &format!("sluice_controller_rollout_phase{{{l},phase=\"{phase}\"}} {on}\n");
-        }
-        out += &format!(
-            "sluice_controller_config_applied{{{l}}} {applied}\n\
-             sluice_controller_rollbacks_total{{{l}}} {rollbacks}\n\
-             sluice_controller_rollout_step{{{l}}} {step}\n\
-             sluice_controller_rollout_steps{{{l}}} 4\n\
-             sluice_controller_rollout_exposure_percent{{{l}}} {exposure}\n\
-             sluice_controller_rollout_last_progress_timestamp_seconds{{{l}}} {since}\n\
-             sluice_controller_rollout_analysis_interval_seconds{{{l}}} 60\n"
-        );
-    }
-    out
+/// The controller's `/metrics` text as it leads (or, `deposed`, after losing the Lease): `shop`
+/// progressing at step 1 of 4 and held there long, `search` rolled back and its push failing. The
+/// files are the controller's own output: `controller/tests/observability_fixture.rs` renders them
+/// with the controller's metrics type and fails when they differ.
+pub fn controller_metrics(deposed: bool) -> String {
+    let file = if deposed {
+        "controller-deposed.prom"
+    } else {
+        "controller-leading.prom"
+    };
+    std::fs::read_to_string(repo_root().join("tests/tests/observability").join(file)).unwrap()
 }
 
-/// The test Prometheus' one scrape target: Envoy's stats followed by the controller's metrics.
-/// `leader` false serves them as a deposed replica would.
+/// The controller's text after `scrapes` scrapes: three rounds per scrape, two of them failing.
+fn with_rounds(text: &str, scrapes: u64) -> String {
+    text.lines()
+        .map(|line| {
+            if line.starts_with("sluice_controller_reconciles_total ") {
+                format!("sluice_controller_reconciles_total {}", 10 + 3 * scrapes)
+            } else if line.starts_with("sluice_controller_reconcile_failures_total ") {
+                format!("sluice_controller_reconcile_failures_total {}", 2 * scrapes)
+            } else {
+                line.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+/// The test Prometheus' one scrape target: Envoy's stats followed by the controller's `/metrics`
+/// text, served with the controller's content type.
 pub struct Target {
     pub port: u16,
-    pub leader: Arc<AtomicBool>,
+    /// Set: the replica serves its metrics as deposed (leader 0).
+    pub deposed: Arc<AtomicBool>,
 }
 
 pub fn serve_target(envoy_admin: u16) -> Target {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let leader = Arc::new(AtomicBool::new(true));
-    let (leading, scrapes) = (leader.clone(), AtomicU64::new(0));
+    let deposed = Arc::new(AtomicBool::new(false));
+    let serving = deposed.clone();
+    let (leading, after) = (controller_metrics(false), controller_metrics(true));
     std::thread::spawn(move || {
+        let mut scrapes = 0;
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
             let mut request = Vec::new();
@@ -85,14 +83,19 @@ pub fn serve_target(envoy_admin: u16) -> Target {
             let Ok(envoy) = http::get(envoy_admin, "/stats/prometheus", &[]) else {
                 continue;
             };
-            let n = scrapes.fetch_add(1, Ordering::SeqCst);
+            scrapes += 1;
+            let controller = if serving.load(Ordering::SeqCst) {
+                &after
+            } else {
+                &leading
+            };
             let body = format!(
                 "{}\n{}",
                 String::from_utf8_lossy(&envoy.body),
-                controller_metrics(leading.load(Ordering::SeqCst), n)
+                with_rounds(controller, scrapes)
             );
             let head = format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\n\
+                "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4; charset=utf-8\r\n\
                  content-length: {}\r\nconnection: close\r\n\r\n",
                 body.len()
             );
@@ -100,7 +103,7 @@ pub fn serve_target(envoy_admin: u16) -> Target {
             let _ = stream.write_all(body.as_bytes());
         }
     });
-    Target { port, leader }
+    Target { port, deposed }
 }
 
 pub fn encode(s: &str) -> String {
