@@ -8,16 +8,18 @@ use crate::checks::{
 use crate::compile_rollout::{compile_rollouts, CompiledRollout, OverrideHeaders};
 use crate::error::{cut, ConfigError, Result, MAX_SHOWN_VALUE};
 use crate::identity::{compile_sources, IdentityLookup};
+use crate::key_table::KeyTable;
+use crate::key_table::MAX_KEY_LEN;
 use crate::schema::{SluiceConfig, WhenMissing};
-use crate::select::{Selector, MAX_KEY_LEN};
-use hashbrown::HashMap;
+use crate::select::Selector;
 
 #[derive(Debug)]
 pub struct CompiledConfig {
     pub(crate) generation: u64,
     pub(crate) region_header: String,
     pub(crate) city_header: String,
-    pub(crate) cities: HashMap<Box<[u8]>, CompiledCity>,
+    /// Lowercased city key -> population and lowercased region.
+    pub(crate) cities: KeyTable,
     pub(crate) identity_sources: Vec<IdentityLookup>,
     pub(crate) when_missing: WhenMissing,
     pub(crate) override_header: String,
@@ -25,12 +27,6 @@ pub struct CompiledConfig {
     pub(crate) token_sha256: Vec<[u8; 32]>,
     pub(crate) rollouts: Vec<CompiledRollout>,
     pub(crate) selector: Selector,
-}
-
-#[derive(Debug)]
-pub(crate) struct CompiledCity {
-    pub(crate) population: u64,
-    pub(crate) region: Box<[u8]>,
 }
 
 impl CompiledConfig {
@@ -115,9 +111,9 @@ impl CompiledConfig {
     }
 }
 
-fn compile_cities(doc: &SluiceConfig) -> Result<HashMap<Box<[u8]>, CompiledCity>> {
+fn compile_cities(doc: &SluiceConfig) -> Result<KeyTable> {
     at_most("cities", doc.cities.len(), MAX_CITIES)?;
-    let mut cities = HashMap::with_capacity(doc.cities.len());
+    let mut cities = KeyTable::with_capacity(doc.cities.len());
     for (key, city) in &doc.cities {
         let path = format!("cities[{key:?}]");
         if key.is_empty() || key.len() > MAX_KEY_LEN {
@@ -135,11 +131,7 @@ fn compile_cities(doc: &SluiceConfig) -> Result<HashMap<Box<[u8]>, CompiledCity>
             ));
         }
         length_at_most(&format!("{path}.region"), &city.region, MAX_KEY_LEN)?;
-        let compiled = CompiledCity {
-            population: city.population,
-            region: lower(&city.region),
-        };
-        if cities.insert(lower(key), compiled).is_some() {
+        if !cities.insert(&lower(key), city.population, &lower(&city.region)) {
             return Err(ConfigError::new(
                 path,
                 key,

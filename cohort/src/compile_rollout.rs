@@ -6,9 +6,11 @@ use crate::checks::{
 };
 use crate::error::{ConfigError, Result};
 use crate::guardrail::{GuardrailSettings, MAX_WINDOW_SECONDS};
+use crate::key_table::MAX_KEY_LEN;
 use crate::mirror::{compile_mirror, CompiledMirror};
+use crate::murmur3::{salted, Murmur3};
 use crate::schema::{Bucketing, Guardrail, Rollout, RolloutState};
-use crate::select::{Selector, MAX_KEY_LEN};
+use crate::select::Selector;
 use hashbrown::HashSet;
 
 #[derive(Debug)]
@@ -21,7 +23,8 @@ pub struct CompiledRollout {
     /// A digest of the entry as written: it changes exactly when the controller (or a person) changes
     /// this rollout, which is what ends a guardrail trip.
     pub fingerprint: u64,
-    pub(crate) salt: Box<[u8]>,
+    /// The user hash's state after the salt (see [`salted`]).
+    pub(crate) salted: Murmur3,
     pub(crate) bucketing: Bucketing,
     /// Basis points (0..=10000) or, in Unleash mode, whole percent (0..=100).
     pub(crate) threshold: u16,
@@ -118,7 +121,7 @@ fn compile_rollout(
         state: r.state,
         guardrail: guardrail(path, &r.guardrail.unwrap_or_default())?,
         fingerprint: fingerprint(r),
-        salt: r.salt().as_bytes().into(),
+        salted: salted(r.salt().as_bytes()),
         bucketing: r.bucketing,
         threshold,
         regions: regions(path, &r.stage.regions)?,

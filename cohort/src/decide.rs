@@ -3,11 +3,12 @@
 
 use crate::compile::CompiledConfig;
 use crate::compile_rollout::CompiledRollout;
+use crate::key_table::eq_lowered;
 use crate::mirror::CompiledMirror;
-use crate::murmur3::{bucket_basis_points, bucket_unleash, user_hash};
+use crate::murmur3::{bucket_basis_points, bucket_unleash, salted_user_hash};
 use crate::schema::{Bucketing, Cohort, RolloutState, WhenMissing};
-use crate::select::{lowered, MAX_KEY_LEN};
 use sha2::{Digest, Sha256};
+use std::cell::OnceCell;
 
 /// Why a request got its cohort, in decision order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +30,14 @@ pub struct Decision {
     pub rollout: usize,
     pub cohort: Cohort,
     pub reason: Reason,
+}
+
+/// A known city.
+#[derive(Clone, Copy)]
+struct City<'c> {
+    population: u64,
+    /// Lowercased.
+    region: &'c [u8],
 }
 
 /// What the filter read from the request. Everything is raw bytes: header values need not be UTF-8.
@@ -86,17 +95,16 @@ impl CompiledConfig {
         if facts.guardrail_tripped {
             return (Cohort::Stable, Reason::GuardrailTripped);
         }
-        let mut buf = [0u8; MAX_KEY_LEN];
-        let city = facts
-            .city
-            .and_then(|c| lowered(c, &mut buf))
-            .and_then(|c| self.cities.get(c));
+        // Looked up only when a check needs it, at most once: most requests are decided by the region
+        // header or need no geography at all, and the city table is the costliest read here.
+        let city = OnceCell::new();
+        let city = || *city.get_or_init(|| self.city(facts.city));
         if !rollout.regions.is_empty() {
             // The region header wins; a known city's region stands in when it is absent.
-            let region = facts.region.or(city.map(|c| &*c.region));
+            let region = facts.region.or_else(|| city().map(|c| c.region));
             let eligible = region.is_some_and(|r| {
                 let r = r.trim_ascii();
-                rollout.regions.iter().any(|e| e.eq_ignore_ascii_case(r))
+                rollout.regions.iter().any(|e| eq_lowered(r, e))
             });
             if !eligible {
                 return (Cohort::Stable, Reason::RegionNotEligible);
@@ -104,12 +112,12 @@ impl CompiledConfig {
         }
         if let Some(cutoff) = rollout.max_city_population {
             // An unknown city counts as larger than every known city.
-            if city.is_none_or(|c| c.population > cutoff) {
+            if city().is_none_or(|c| c.population > cutoff) {
                 return (Cohort::Stable, Reason::CityNotEligible);
             }
         }
         let hash = match facts.user_id {
-            Some(user) => user_hash(&rollout.salt, user),
+            Some(user) => salted_user_hash(rollout.salted, user),
             None if self.when_missing == WhenMissing::Random => facts.random,
             None => return (Cohort::Stable, Reason::NoIdentity),
         };
@@ -125,6 +133,15 @@ impl CompiledConfig {
             },
             Reason::Bucket,
         )
+    }
+
+    /// The known city a request's city header names, if any.
+    fn city(&self, header: Option<&[u8]>) -> Option<City<'_>> {
+        let entry = self.cities.get(header?.trim_ascii())?;
+        Some(City {
+            population: entry.number,
+            region: entry.bytes,
+        })
     }
 
     /// True when the token's SHA-256 is one of the configured digests.

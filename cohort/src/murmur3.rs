@@ -4,7 +4,7 @@ const C1: u32 = 0xcc9e_2d51;
 const C2: u32 = 0x1b87_3593;
 
 /// Incremental murmur3_x86_32. Feeding "ab" then "c" gives the same hash as feeding "abc".
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 pub struct Murmur3 {
     h: u32,
     tail: u32,
@@ -83,9 +83,21 @@ pub fn murmur3_x86_32(bytes: &[u8], seed: u32) -> u32 {
 
 /// The sluice hash of a user: `murmur3_x86_32(utf8(salt + ":" + user_id), seed 0)`.
 pub fn user_hash(salt: &[u8], user_id: &[u8]) -> u32 {
+    salted_user_hash(salted(salt), user_id)
+}
+
+/// The hasher once it has read `salt + ":"`. A compiled rollout keeps it, so that each request
+/// hashes only its user id.
+pub fn salted(salt: &[u8]) -> Murmur3 {
     let mut m = Murmur3::new(0);
     m.write(salt);
     m.write(b":");
+    m
+}
+
+/// [`user_hash`] continued from [`salted`]`(salt)`.
+pub fn salted_user_hash(salted: Murmur3, user_id: &[u8]) -> u32 {
+    let mut m = salted;
     m.write(user_id);
     m.finish()
 }

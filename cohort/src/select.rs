@@ -1,16 +1,15 @@
 //! Which rollout a request belongs to: rollouts indexed by authority, each with its path prefix, and the
 //! first match in config order. Built once by `compile`, read by `decide`; allocates nothing per request.
 
-use hashbrown::HashMap;
-
-/// City keys and authorities longer than this cannot match (lookups lowercase into a stack buffer).
-pub const MAX_KEY_LEN: usize = 128;
+use crate::key_table::{eq_lowered, hash_lowered, MAX_KEY_LEN};
+use hashbrown::HashTable;
 
 /// The rollouts' request matches, as lookup structures.
 #[derive(Debug, Default)]
 pub(crate) struct Selector {
-    /// Lowercased authority -> the rollouts that name it, in config order.
-    by_authority: HashMap<Box<[u8]>, Vec<Candidate>>,
+    /// Lowercased authority and the rollouts that name it, in config order. Keyed by
+    /// [`hash_lowered`], so a request's authority is looked up as sent: no lowercased copy.
+    by_authority: HashTable<(Box<[u8]>, Vec<Candidate>)>,
     /// Rollouts that match any authority, in config order.
     any_authority: Vec<Candidate>,
     /// Each rollout's whole path prefix, by rollout index (candidates hold only its first bytes).
@@ -22,7 +21,16 @@ impl Selector {
     pub(crate) fn push(&mut self, authority: Option<Box<[u8]>>, path_prefix: Option<Box<[u8]>>) {
         let candidate = Candidate::new(self.prefixes.len(), path_prefix.as_deref());
         match authority {
-            Some(a) => self.by_authority.entry(a).or_default().push(candidate),
+            Some(a) => {
+                let hash = hash_lowered(&a);
+                match self.by_authority.find_mut(hash, |(known, _)| *known == a) {
+                    Some((_, list)) => list.push(candidate),
+                    None => {
+                        self.by_authority
+                            .insert_unique(hash, (a, vec![candidate]), |(k, _)| hash_lowered(k));
+                    }
+                }
+            }
             None => self.any_authority.push(candidate),
         }
         self.prefixes.push(path_prefix);
@@ -35,15 +43,19 @@ impl Selector {
             list.and_then(|l| l.iter().find(|c| self.accepts(c, path, head)))
                 .map(|c| c.index)
         };
-        let mut buf = [0u8; MAX_KEY_LEN];
-        let (with_port, without_port) = match lowered(authority, &mut buf) {
+        let named = |key: &[u8]| {
+            self.by_authority
+                .find(hash_lowered(key), |(known, _)| eq_lowered(key, known))
+                .map(|(_, list)| list)
+        };
+        let authority = authority.trim_ascii();
+        let (with_port, without_port) = if authority.len() <= MAX_KEY_LEN {
             // `host:port` matches rollouts naming that port and rollouts naming the bare host.
-            Some(a) => {
-                let host = strip_port(a);
-                let bare = (host.len() < a.len()).then(|| self.by_authority.get(host));
-                (first_in(self.by_authority.get(a)), first_in(bare.flatten()))
-            }
-            None => (None, None),
+            let host = strip_port(authority);
+            let bare = (host.len() < authority.len()).then(|| named(host));
+            (first_in(named(authority)), first_in(bare.flatten()))
+        } else {
+            (None, None)
         };
         let named = with_port.into_iter().chain(without_port).min();
         // Any-authority rollouts after the best named match cannot win: stop scanning there.
@@ -58,11 +70,14 @@ impl Selector {
     }
 
     #[inline]
-    fn accepts(&self, c: &Candidate, path: &[u8], head: u64) -> bool {
-        if head & c.mask != c.head || path.len() < c.len {
+    fn accepts(&self, c: &Candidate, path: &[u8], head: [u64; 2]) -> bool {
+        if head[0] & c.mask[0] != c.head[0]
+            || head[1] & c.mask[1] != c.head[1]
+            || path.len() < c.len
+        {
             return false;
         }
-        c.len <= 8
+        c.len <= HEAD_LEN
             || self
                 .prefixes
                 .get(c.index)
@@ -71,61 +86,122 @@ impl Selector {
     }
 }
 
+/// How many leading bytes of a path prefix a candidate holds inline: enough for most prefixes
+/// (`/checkout/`, `/api/v2/`) to be decided without reaching the prefix or calling memcmp.
+const HEAD_LEN: usize = 16;
+
 /// A rollout in a selection list, with the first bytes of its path prefix inline: most candidates are
-/// rejected by one integer compare, without reaching the prefix or calling memcmp.
+/// accepted or rejected by two integer compares.
 #[derive(Debug)]
 struct Candidate {
     index: usize,
-    head: u64,
-    mask: u64,
-    /// Prefix length; longer than 8 bytes means the rest is compared against the whole prefix.
+    head: [u64; 2],
+    mask: [u64; 2],
+    /// Prefix length; longer than [`HEAD_LEN`] means the rest is compared against the whole prefix.
     len: usize,
 }
 
 impl Candidate {
     fn new(index: usize, prefix: Option<&[u8]>) -> Candidate {
         let prefix = prefix.unwrap_or_default();
-        let n = prefix.len().min(8);
-        let mask = if n == 8 {
-            u64::MAX
-        } else {
-            (1u64 << (8 * n)) - 1
+        // Bytes of the prefix in each word; a mask keeps only those.
+        let mask = |n: usize| match n.min(8) {
+            8 => u64::MAX,
+            n => (1u64 << (8 * n)) - 1,
         };
+        let mask = [mask(prefix.len()), mask(prefix.len().saturating_sub(8))];
+        let head = path_head(prefix);
         Candidate {
             index,
-            head: path_head(prefix) & mask,
+            head: [head[0] & mask[0], head[1] & mask[1]],
             mask,
             len: prefix.len(),
         }
     }
 }
 
-/// The first 8 bytes of a path as an integer (zero-padded), for `Selector::accepts`.
-fn path_head(path: &[u8]) -> u64 {
-    let mut bytes = [0u8; 8];
-    let n = path.len().min(8);
-    bytes[..n].copy_from_slice(&path[..n]);
-    u64::from_le_bytes(bytes)
-}
-
-/// `value` trimmed and lowercased into `buf`; `None` when longer than [`MAX_KEY_LEN`].
-pub(crate) fn lowered<'b>(value: &[u8], buf: &'b mut [u8; MAX_KEY_LEN]) -> Option<&'b [u8]> {
-    let value = value.trim_ascii();
-    let out = buf.get_mut(..value.len())?;
-    for (o, v) in out.iter_mut().zip(value) {
-        *o = v.to_ascii_lowercase();
-    }
-    Some(out)
-}
-
-fn strip_port(authority: &[u8]) -> &[u8] {
-    match authority.iter().rposition(|&b| b == b':') {
-        Some(colon)
-            if authority[colon + 1..].iter().all(u8::is_ascii_digit)
-                && !authority.ends_with(b"]") =>
-        {
-            &authority[..colon]
+/// The first [`HEAD_LEN`] bytes of a path as two little-endian words (zero-padded), for
+/// `Selector::accepts`. Whole words take one load each; a short end is assembled byte by byte rather
+/// than through a variable-length copy, which compiles to a call to memcpy.
+fn path_head(path: &[u8]) -> [u64; 2] {
+    let short = |bytes: &[u8]| {
+        bytes
+            .iter()
+            .take(8)
+            .rev()
+            .fold(0u64, |word, &b| (word << 8) | u64::from(b))
+    };
+    match path.split_first_chunk::<8>() {
+        Some((first, rest)) => {
+            let second = rest
+                .first_chunk::<8>()
+                .map_or_else(|| short(rest), |w| u64::from_le_bytes(*w));
+            [u64::from_le_bytes(*first), second]
         }
+        None => [short(path), 0],
+    }
+}
+
+/// `host:port` without `:port` (digits only, possibly none); anything else unchanged. Scans back over
+/// the trailing digits only, so a port-less host (the common case) costs one byte read.
+fn strip_port(authority: &[u8]) -> &[u8] {
+    let digits = authority
+        .iter()
+        .rev()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    let before_port = &authority[..authority.len() - digits];
+    match before_port.strip_suffix(b":") {
+        Some(host) if !authority.ends_with(b"]") => host,
         _ => authority,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strip_port_removes_exactly_a_trailing_colon_and_digits() {
+        let cases: [(&[u8], &[u8]); 9] = [
+            (b"shop.example.com:8443", b"shop.example.com"),
+            (b"shop.example.com", b"shop.example.com"),
+            (b"shop.example.com:", b"shop.example.com"),
+            (b"shop:80x", b"shop:80x"),
+            (b"a:1:2", b"a:1"),
+            (b"[::1]:8080", b"[::1]"),
+            (b"[::1]", b"[::1]"),
+            (b"8080", b"8080"),
+            (b"", b""),
+        ];
+        for (authority, host) in cases {
+            assert_eq!(strip_port(authority), host, "{authority:?}");
+        }
+    }
+
+    /// Prefixes shorter than, as long as and longer than the inline head, against paths that differ
+    /// from them (in letter case) at every position or not at all.
+    #[test]
+    fn a_path_prefix_matches_exactly_the_paths_that_start_with_it() {
+        let base = b"/abcdefghijklmnopqrstuvwxyz0123";
+        for len in 1..=base.len() {
+            let prefix = &base[..len];
+            let mut selector = Selector::default();
+            selector.push(None, Some(prefix.into()));
+            for path_len in 0..=base.len() {
+                for changed in 0..=path_len {
+                    let mut path = base[..path_len].to_vec();
+                    if let Some(b) = path.get_mut(changed) {
+                        *b ^= 0x20;
+                    }
+                    assert_eq!(
+                        selector.select(b"", &path).is_some(),
+                        path.starts_with(prefix),
+                        "prefix {len} bytes, path {:?}",
+                        String::from_utf8_lossy(&path)
+                    );
+                }
+            }
+        }
     }
 }

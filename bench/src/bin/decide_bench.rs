@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-const GOAL_NS_PER_DECIDE: f64 = 100.0;
+const GOAL_NS_PER_DECIDE: f64 = 80.0;
 const DEFAULT_ROUNDS: usize = 15;
 
 /// Counts every allocation (and reallocation) made through the system allocator.
