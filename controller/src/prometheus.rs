@@ -75,8 +75,9 @@ fn append_sources(out: &mut String, mut source: Option<&(dyn std::error::Error +
 }
 
 /// Why a query failed. reqwest's own message repeats the whole request URL, query string
-/// included; the status names the URL and the query already, so only the causes are kept.
-fn describe(e: &QueryError, timeout: Duration) -> String {
+/// included; the status names the URL and the query already, so only the causes are kept. Also
+/// what `sluice timeline` says of a failed range query.
+pub fn describe(e: &QueryError, timeout: Duration) -> String {
     let QueryError::Client(client) = e else {
         // Prometheus' own answer, e.g. "bad_data: 1:10: parse error: unclosed left parenthesis".
         return chain(e);

@@ -3,6 +3,7 @@
 
 use super::model::{Panel, Series};
 use controller::process::install_crypto_provider;
+use controller::prometheus::describe;
 use prometheus_http_query::response::Data;
 use prometheus_http_query::Client;
 use std::collections::HashMap;
@@ -65,7 +66,12 @@ pub async fn fetch(url: &str, entry: &str, range: Range) -> Result<Vec<Panel>, S
             .query_range(&query, start, end, range.step_secs as f64)
             .get()
             .await
-            .map_err(|e| format!("Prometheus {url}: {} (query: {query})", describe(&e)))?;
+            .map_err(|e| {
+                format!(
+                    "Prometheus {url}: {} (query: {query})",
+                    describe(&e, TIMEOUT)
+                )
+            })?;
         panels.push(Panel {
             title: title.to_string(),
             unit: unit.to_string(),
@@ -101,29 +107,4 @@ fn cohort_of(labels: &HashMap<String, String>) -> String {
         .get("sluice_cohort")
         .cloned()
         .unwrap_or_else(|| "share".to_string())
-}
-
-/// Why a query failed, without reqwest's copy of the whole request URL (the query is named once).
-fn describe(e: &prometheus_http_query::Error) -> String {
-    match e {
-        prometheus_http_query::Error::Client(client) => match client.inner() {
-            Some(http) => chain(&client.to_string(), std::error::Error::source(http)),
-            None => chain(&e.to_string(), std::error::Error::source(e)),
-        },
-        // Prometheus' own answer, e.g. "bad_data: 1:10: parse error".
-        _ => chain(&e.to_string(), std::error::Error::source(e)),
-    }
-}
-
-fn chain(first: &str, mut source: Option<&(dyn std::error::Error + 'static)>) -> String {
-    let mut out = first.to_string();
-    while let Some(s) = source {
-        let msg = s.to_string();
-        if !out.contains(&msg) {
-            out.push_str(": ");
-            out.push_str(&msg);
-        }
-        source = s.source();
-    }
-    out
 }
