@@ -6,10 +6,9 @@ use cohort::{
     SLUICE_HEADER_PREFIX,
 };
 
-/// What the glue needs from the proxy: the request headers (names lowercase, values as bytes), read in
-/// one host call because each call crosses the VM boundary, header edits, and the guardrail's state.
+/// What the glue needs from the proxy besides the request headers (which the caller reads in one host
+/// call, since each call crosses the VM boundary): header edits, and the guardrail's state.
 pub trait RequestHost {
-    fn headers(&self) -> Vec<(String, Vec<u8>)>;
     fn set_header(&mut self, name: &str, value: &str);
     fn remove_header(&mut self, name: &str);
     /// Whether this proxy's guardrail has cut off the canary of rollout `rollout` (an index into
@@ -43,16 +42,6 @@ fn is_sluice_header(name: &str) -> bool {
 /// renamed or retired header is stripped too), decides, and sets the routing header. The override
 /// header alone survives, and only when it decided. Without a config everyone goes to stable.
 pub fn on_request<H: RequestHost>(
-    config: Option<&CompiledConfig>,
-    host: &mut H,
-    random: u32,
-) -> RequestOutcome {
-    let headers = host.headers();
-    on_request_headers(config, host, &headers, random)
-}
-
-/// `on_request` over headers the caller already read (`host.headers()` is not called).
-pub fn on_request_headers<H: RequestHost>(
     config: Option<&CompiledConfig>,
     host: &mut H,
     headers: &[(String, Vec<u8>)],

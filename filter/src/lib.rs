@@ -203,9 +203,6 @@ struct SluiceHttp {
 impl Context for SluiceHttp {}
 
 impl glue::RequestHost for SluiceHttp {
-    fn headers(&self) -> Vec<(String, Vec<u8>)> {
-        self.get_http_request_headers_bytes()
-    }
     fn set_header(&mut self, name: &str, value: &str) {
         self.headers_changed = true;
         self.set_http_request_header(name, Some(value));
@@ -265,7 +262,7 @@ impl HttpContext for SluiceHttp {
         }
         // Read once, in one host call: decided on, and copied when a mirror takes this request.
         let headers = self.get_http_request_headers_bytes();
-        let outcome = glue::on_request_headers(config, self, &headers, random);
+        let outcome = glue::on_request(config, self, &headers, random);
         if outcome.override_rejected {
             if let Some(m) = CONFIG_METRICS.get() {
                 metrics::increment(m.override_rejected);
