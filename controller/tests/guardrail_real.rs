@@ -13,7 +13,7 @@ use controller::local::{self, LocalOptions};
 use controller::prometheus::Prometheus;
 use local_env::Env;
 use prometheus_env::{Exporter, PromServer, Traffic, ROLLOUT};
-use rollout::analysis::{analyse, guardrail_check, Window, GUARDRAIL_CHECK};
+use rollout::analysis::{analyse, guardrail_check, Judged, Window, GUARDRAIL_CHECK};
 use rollout::api::{CheckStatus, Verdict};
 use rollout::ports::MetricsSource;
 use serde_json::Value;
@@ -63,7 +63,7 @@ async fn guardrail(prom: &Prometheus, range: &str) -> CheckStatus {
         rollout: ROLLOUT,
         range,
     };
-    let mut got = analyse(prom, &[guardrail_check()], &window, 10).await;
+    let mut got = analyse(prom, &[guardrail_check()], &window, 10, Judged::Canary).await;
     let status = got.remove(0);
     eprintln!(
         "[{range}] {}: {:?} value={:?} ({}) <- {}",

@@ -8,7 +8,7 @@ mod env;
 
 use controller::prometheus::Prometheus;
 use env::{Exporter, PromServer, Traffic, ROLLOUT};
-use rollout::analysis::{analyse, Window};
+use rollout::analysis::{analyse, Judged, Window};
 use rollout::api::{CheckStatus, MetricCheck, OnFailure, Verdict};
 use rollout::machine::{self, Action, CheckOutcome, Policy, State};
 use rollout::ports::MetricsSource;
@@ -123,7 +123,7 @@ async fn wait_scrapes(s: &Stack, timeout: Duration) {
 }
 
 async fn run(prom: &Prometheus, scenario: &str) -> Vec<CheckStatus> {
-    let statuses = analyse(prom, &checks(), &WINDOW, MIN_SAMPLES).await;
+    let statuses = analyse(prom, &checks(), &WINDOW, MIN_SAMPLES, Judged::Canary).await;
     for s in &statuses {
         eprintln!(
             "[{scenario}] {}: {:?} value={:?} stable={:?} samples={:?} ({})",

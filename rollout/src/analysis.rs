@@ -55,13 +55,9 @@ impl Judged {
     }
 }
 
-/// The canary requests of the window (`minSamples` counts them).
-pub fn samples_query(w: &Window<'_>) -> String {
-    samples_query_of(w, Judged::Canary)
-}
-
-/// The judged requests of the window: in a mirror step, the copies.
-pub fn samples_query_of(w: &Window<'_>, judged: Judged) -> String {
+/// The judged requests of the window, which `minSamples` counts: the canary's, or in a mirror step
+/// the copies.
+pub fn samples_query(w: &Window<'_>, judged: Judged) -> String {
     format!(
         "sum(increase(sluice_requests_total{{sluice_rollout=\"{}\",sluice_cohort=\"{}\"}}[{}]))",
         w.rollout,
@@ -248,27 +244,16 @@ fn guardrail_verdict(value: Option<f64>) -> (Verdict, String) {
     }
 }
 
-/// Runs every check for this interval on the canary cohort. A failed query is an Error verdict, never
-/// a pass.
-pub async fn analyse<M: MetricsSource>(
-    source: &M,
-    checks: &[MetricCheck],
-    w: &Window<'_>,
-    min_samples: u64,
-) -> Vec<CheckStatus> {
-    analyse_judged(source, checks, w, min_samples, Judged::Canary).await
-}
-
 /// Runs every check for this interval on the judged requests; `compareToStable` still compares with
 /// stable. A failed query is an Error verdict, never a pass.
-pub async fn analyse_judged<M: MetricsSource>(
+pub async fn analyse<M: MetricsSource>(
     source: &M,
     checks: &[MetricCheck],
     w: &Window<'_>,
     min_samples: u64,
     judged: Judged,
 ) -> Vec<CheckStatus> {
-    let samples_q = samples_query_of(w, judged);
+    let samples_q = samples_query(w, judged);
     let samples = source.query(&samples_q).await;
     let mut out = Vec::with_capacity(checks.len());
     for check in checks {

@@ -119,10 +119,16 @@ fn fake(answers: &[(&str, Result<Option<f64>, &str>)]) -> FakeMetrics {
 
 #[test]
 fn analysis_reports_a_trip_as_a_critical_fail_of_the_guardrail_check() {
-    let samples = samples_query(&WINDOW);
+    let samples = samples_query(&WINDOW, Judged::Canary);
     // A tiny canary (2 requests, 100 needed): the other checks cannot judge, the proxies did.
     let metrics = fake(&[(samples.as_str(), Ok(Some(2.0))), (QUERY, Ok(Some(1.0)))]);
-    let got = block_on(analyse(&metrics, &[guardrail_check()], &WINDOW, 100));
+    let got = block_on(analyse(
+        &metrics,
+        &[guardrail_check()],
+        &WINDOW,
+        100,
+        Judged::Canary,
+    ));
     assert_eq!(got.len(), 1);
     let g = &got[0];
     assert_eq!(
@@ -142,11 +148,23 @@ fn analysis_reports_a_trip_as_a_critical_fail_of_the_guardrail_check() {
 fn the_guardrail_needs_no_sample_count_and_its_failed_query_is_an_error() {
     // The samples query fails: the spec's checks are errors, the guardrail is still read.
     let metrics = fake(&[(QUERY, Ok(Some(0.0)))]);
-    let got = block_on(analyse(&metrics, &[guardrail_check()], &WINDOW, 10));
+    let got = block_on(analyse(
+        &metrics,
+        &[guardrail_check()],
+        &WINDOW,
+        10,
+        Judged::Canary,
+    ));
     assert_eq!((got[0].verdict, got[0].samples), (Verdict::Pass, None));
 
     let metrics = fake(&[(QUERY, Err("bad_data: parse error"))]);
-    let got = block_on(analyse(&metrics, &[guardrail_check()], &WINDOW, 10));
+    let got = block_on(analyse(
+        &metrics,
+        &[guardrail_check()],
+        &WINDOW,
+        10,
+        Judged::Canary,
+    ));
     assert_eq!(got[0].verdict, Verdict::Error, "{:?}", got[0]);
     assert!(got[0].message.contains("bad_data"), "{:?}", got[0]);
 }

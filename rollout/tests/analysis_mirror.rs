@@ -6,7 +6,7 @@
 mod spec_fixture;
 
 use futures::executor::block_on;
-use rollout::analysis::{analyse_judged, resolve, round_checks, samples_query_of, Judged, Window};
+use rollout::analysis::{analyse, resolve, round_checks, samples_query, Judged, Window};
 use rollout::api::{MetricCheck, Step, Verdict};
 use rollout::ports::MetricsSource;
 use serde_json::json;
@@ -57,7 +57,7 @@ fn a_mirror_step_is_judged_on_the_mirror_cohort() {
     };
     assert_eq!(Judged::of(&mirror_step), Judged::Mirror);
     assert_eq!(Judged::of(&Step::default()), Judged::Canary);
-    assert_eq!(samples_query_of(&WINDOW, Judged::Mirror), MIRROR_COPIES);
+    assert_eq!(samples_query(&WINDOW, Judged::Mirror), MIRROR_COPIES);
     let mismatch =
         check(json!({"name": "m", "builtin": "mirrorMismatch", "thresholdRange": {"max": 1}}));
     assert_eq!(resolve(&mismatch, &WINDOW, "mirror"), MISMATCH);
@@ -85,7 +85,7 @@ fn every_check_reads_the_copies_and_compares_with_stable() {
         .answer("errors{cohort=\"mirror\"}", Some(1.0))
         .answer(MISMATCH, Some(4.0));
     let checks = [sr, p99, custom, mismatch];
-    let got = block_on(analyse_judged(&fake, &checks, &WINDOW, 100, Judged::Mirror));
+    let got = block_on(analyse(&fake, &checks, &WINDOW, 100, Judged::Mirror));
     let verdicts: Vec<(&str, Verdict, Option<f64>)> = got
         .iter()
         .map(|c| (c.name.as_str(), c.verdict, c.stable_value))
@@ -119,7 +119,7 @@ fn a_mirror_step_without_copies_holds() {
         let fake = FakeMetrics::default()
             .answer(MIRROR_COPIES, copies)
             .answer(resolve(&sr, &WINDOW, "mirror"), None);
-        let got = block_on(analyse_judged(
+        let got = block_on(analyse(
             &fake,
             std::slice::from_ref(&sr),
             &WINDOW,

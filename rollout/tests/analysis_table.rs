@@ -2,7 +2,7 @@
 //! Table tests of SLI verdicts, query resolution and one analysis round against a fake Prometheus.
 
 use futures::executor::block_on;
-use rollout::analysis::{analyse, resolve, samples_query, verdict, Window};
+use rollout::analysis::{analyse, resolve, samples_query, verdict, Judged, Window};
 use rollout::api::Verdict;
 use rollout::api::{CheckStatus, MetricCheck};
 use rollout::ports::MetricsSource;
@@ -146,7 +146,7 @@ fn built_in_queries_name_rollout_cohort_and_range() {
         assert_eq!(resolve(&check, &WINDOW, cohort), want, "{}", check.name);
     }
     assert_eq!(
-        samples_query(&WINDOW),
+        samples_query(&WINDOW, Judged::Canary),
         format!("sum(increase(sluice_requests_total{{{canary}}}[2m]))")
     );
 }
@@ -221,11 +221,17 @@ fn summary(statuses: &[CheckStatus]) -> Vec<Row<'_>> {
 fn a_round_sends_stable_queries_only_for_comparisons() {
     let (sr, p99) = (success_rate(), latency_vs_stable());
     let fake = FakeMetrics::default()
-        .answer(samples_query(&WINDOW), Ok(Some(99.6)))
+        .answer(samples_query(&WINDOW, Judged::Canary), Ok(Some(99.6)))
         .answer(q(&sr, "canary"), Ok(Some(99.5)))
         .answer(q(&p99, "canary"), Ok(Some(300.0)))
         .answer(q(&p99, "stable"), Ok(Some(200.0)));
-    let got = block_on(analyse(&fake, &[sr.clone(), p99.clone()], &WINDOW, 100));
+    let got = block_on(analyse(
+        &fake,
+        &[sr.clone(), p99.clone()],
+        &WINDOW,
+        100,
+        Judged::Canary,
+    ));
     assert_eq!(
         summary(&got),
         vec![
@@ -241,7 +247,7 @@ fn a_round_sends_stable_queries_only_for_comparisons() {
     assert_eq!(
         fake.asked(),
         vec![
-            samples_query(&WINDOW),
+            samples_query(&WINDOW, Judged::Canary),
             q(&sr, "canary"),
             q(&p99, "canary"),
             q(&p99, "stable")
@@ -253,12 +259,12 @@ fn a_round_sends_stable_queries_only_for_comparisons() {
 fn failed_queries_are_errors_never_passes() {
     let (sr, lat, cmp) = (success_rate(), latency(), latency_vs_stable());
     let fake = FakeMetrics::default()
-        .answer(samples_query(&WINDOW), Ok(Some(50.0)))
+        .answer(samples_query(&WINDOW, Judged::Canary), Ok(Some(50.0)))
         .answer(q(&sr, "canary"), Err("bad_data: parse error"))
         .answer(q(&lat, "canary"), Ok(Some(100.0)))
         .answer(q(&cmp, "canary"), Ok(Some(100.0)))
         .answer(q(&cmp, "stable"), Err("timeout"));
-    let got = block_on(analyse(&fake, &[sr, lat, cmp], &WINDOW, 10));
+    let got = block_on(analyse(&fake, &[sr, lat, cmp], &WINDOW, 10, Judged::Canary));
     assert_eq!(
         summary(&got),
         vec![
@@ -278,8 +284,11 @@ fn failed_queries_are_errors_never_passes() {
 #[test]
 fn a_failed_samples_query_fails_every_check() {
     let checks = [success_rate(), latency_vs_stable()];
-    let fake = FakeMetrics::default().answer(samples_query(&WINDOW), Err("connection refused"));
-    let got = block_on(analyse(&fake, &checks, &WINDOW, 10));
+    let fake = FakeMetrics::default().answer(
+        samples_query(&WINDOW, Judged::Canary),
+        Err("connection refused"),
+    );
+    let got = block_on(analyse(&fake, &checks, &WINDOW, 10, Judged::Canary));
     assert_eq!(got.len(), 2);
     for s in &got {
         assert_eq!(s.verdict, Verdict::Error, "{s:?}");
@@ -291,7 +300,7 @@ fn a_failed_samples_query_fails_every_check() {
     }
     assert_eq!(
         fake.asked(),
-        vec![samples_query(&WINDOW)],
+        vec![samples_query(&WINDOW, Judged::Canary)],
         "no check query without samples"
     );
 }
@@ -308,13 +317,14 @@ fn sample_counts_round_and_missing_samples_are_inconclusive() {
     ];
     for (samples, min_samples, want, want_samples) in cases {
         let fake = FakeMetrics::default()
-            .answer(samples_query(&WINDOW), samples)
+            .answer(samples_query(&WINDOW, Judged::Canary), samples)
             .answer(q(&sr, "canary"), Ok(Some(99.9)));
         let got = block_on(analyse(
             &fake,
             std::slice::from_ref(&sr),
             &WINDOW,
             min_samples,
+            Judged::Canary,
         ));
         assert_eq!(
             (got[0].verdict, got[0].samples),

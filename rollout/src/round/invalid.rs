@@ -196,8 +196,7 @@ async fn watch_stage<M: MetricsSource, C, S, A>(
     };
     let judged = status.stage.as_ref().map_or(Judged::Canary, Judged::of);
     let metrics = analysis::round_checks(t.spec, judged);
-    let checks =
-        analysis::analyse_judged(io.metrics, &metrics, &window, a.min_samples, judged).await;
+    let checks = analysis::analyse(io.metrics, &metrics, &window, a.min_samples, judged).await;
     let failed: Vec<(&CheckStatus, bool)> = checks
         .iter()
         .zip(&metrics)

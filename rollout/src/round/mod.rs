@@ -99,8 +99,7 @@ where
         let judged = Judged::of(&steps[state.step]);
         let metrics = analysis::round_checks(t.spec, judged);
         let min_samples = t.spec.analysis.min_samples;
-        let checks =
-            analysis::analyse_judged(io.metrics, &metrics, &window, min_samples, judged).await;
+        let checks = analysis::analyse(io.metrics, &metrics, &window, min_samples, judged).await;
         let outcomes: Vec<CheckOutcome> = checks
             .iter()
             .zip(&metrics)
