@@ -11,5 +11,5 @@ mod table;
 pub mod watch;
 
 pub use output::Format;
-pub use plan::plan_table;
+pub use plan::{plan_table, stage_columns};
 pub use source::StatusSource;

@@ -28,14 +28,7 @@ pub fn plan_table(
             ));
             continue;
         }
-        let regions = if step.regions.is_empty() {
-            "*".to_string()
-        } else {
-            step.regions.join(",")
-        };
-        let cutoff = step
-            .max_city_population
-            .map_or("*".to_string(), |c| c.to_string());
+        let (regions, cutoff) = stage_columns(step);
         out.push_str(&format!(
             "{:>4} {:>8} {:<24} {:>10} {:>7} {:>10.2}% {:>9.4}%  {gate}\n",
             e.step,
@@ -65,6 +58,19 @@ fn mirror_line(mirror: &MirrorStep, e: &StepExposure, cluster: Option<&str>) -> 
         mirror.methods_text(),
         e.user_share * 100.0,
     )
+}
+
+/// A step's REGIONS and CUTOFF columns (`*`: all), as `sluice plan` and `sluice timeline` show them.
+pub fn stage_columns(step: &Step) -> (String, String) {
+    let regions = if step.regions.is_empty() {
+        "*".to_string()
+    } else {
+        step.regions.join(",")
+    };
+    let cutoff = step
+        .max_city_population
+        .map_or("*".to_string(), |c| c.to_string());
+    (regions, cutoff)
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! come from the rollout's spec, or for the current step from `status.stage`.
 
 use super::clock::clock;
+use crate::render::stage_columns;
 use cohort::City;
 use rollout::api::{CohortRolloutStatus, HistoryEvent, Step};
 use std::collections::BTreeMap;
@@ -152,14 +153,7 @@ fn table(rows: &[Row], cities: Option<&BTreeMap<String, City>>, shown: &[&Histor
                     ),
                     _ => ("?".to_string(), "?".to_string()),
                 };
-                let regions = if stage.regions.is_empty() {
-                    "*".to_string()
-                } else {
-                    stage.regions.join(",")
-                };
-                let cutoff = stage
-                    .max_city_population
-                    .map_or("*".to_string(), |c| c.to_string());
+                let (regions, cutoff) = stage_columns(stage);
                 (regions, cutoff, cities_col, users)
             }
             None => ("?".into(), "?".into(), "?".into(), "?".into()),
