@@ -77,6 +77,30 @@ impl KeyTable {
         true
     }
 
+    /// The table's slots, records and key count, for [`KeyTable::from_parts`] in another VM.
+    pub(crate) fn parts(&self) -> (&[u64], &[u8], usize) {
+        (&self.slots, &self.records, self.len)
+    }
+
+    /// The table [`KeyTable::parts`] gave, or `None` when the parts could not have come from it: a
+    /// lookup must always reach an empty slot and every slot must point into the records, so a
+    /// damaged copy is refused rather than looping or misreading.
+    pub(crate) fn from_parts(slots: Box<[u64]>, records: Vec<u8>, len: usize) -> Option<KeyTable> {
+        let used = slots.iter().filter(|&&slot| slot != 0).count();
+        let points_inside = slots
+            .iter()
+            .all(|&slot| slot == 0 || ((slot as u32) as usize) <= records.len());
+        (slots.len().is_power_of_two()
+            && used == len
+            && 3 * used <= 2 * slots.len()
+            && points_inside)
+            .then_some(KeyTable {
+                slots,
+                records,
+                len,
+            })
+    }
+
     /// Doubles the slots and places every record again.
     fn grow(&mut self) {
         let mut slots = vec![0; 2 * self.slots.len()].into_boxed_slice();

@@ -9,6 +9,7 @@ mod error;
 pub mod guardrail;
 pub mod identity;
 mod key_table;
+pub mod precompiled;
 pub mod mirror;
 pub mod murmur3;
 pub mod schema;

@@ -9,6 +9,7 @@ pub mod guardrail;
 mod metrics;
 pub mod mirror;
 mod mirror_send;
+pub mod shared_config;
 pub mod shared_window;
 
 use active::{unix_ms, Active};
@@ -18,6 +19,7 @@ use metrics::ConfigMetrics;
 use mirror_send::RequestCopy;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
+use shared_config::Source;
 use shared_window::{admit_generation, generation_key, Admission, HostSharedData};
 use std::cell::Cell;
 use std::rc::Rc;
@@ -111,15 +113,16 @@ impl RootContext for SluiceRoot {
             false
         };
         let bytes = self.get_plugin_configuration().unwrap_or_default();
-        let config = match CompiledConfig::from_json(&bytes) {
-            Ok(config) => config,
+        let plugin = self.plugin_name();
+        let (config, source) = match shared_config::compile(&HostSharedData, &plugin, &bytes) {
+            Ok(compiled) => compiled,
             Err(error) => {
                 // The error cuts and redacts values itself; the document is never logged.
                 log::error!("sluice: {error}; update rejected, the previous config keeps serving");
                 return reject();
             }
         };
-        let plugin = self.plugin_name();
+        drop(bytes);
         let generation = config.generation();
         let now_ms = unix_ms(self.get_current_time());
         let admission = admit_generation(
@@ -140,8 +143,12 @@ impl RootContext for SluiceRoot {
         let mirror_metrics = metrics::define_mirror_metrics(&config);
         let mirrors = mirror_metrics.iter().any(Option::is_some);
         log::info!(
-            "sluice: config generation {generation} applied ({} rollouts)",
-            config.rollouts().len()
+            "sluice: config generation {generation} applied ({} rollouts; city table {})",
+            config.rollouts().len(),
+            match source {
+                Source::Compiled => "compiled here",
+                Source::Loaded => "loaded from shared data",
+            }
         );
         if let Some(m) = config_metrics {
             metrics::record(m.generation, generation);
