@@ -169,3 +169,67 @@ fn per_cohort_request_error_and_latency_metrics_appear_in_prometheus_stats() {
     assert!(mean("stable") < 20.0, "stable mean {}", mean("stable"));
     assert!(text.contains("sluice_upstream_latency_ms_bucket{sluice_rollout=\"shop\",sluice_cohort=\"canary\",le=\"50\"}"));
 }
+
+/// A config with 10,000 towns and Faro of `faro_population`, cut off above 100,000 people.
+fn city_config(generation: u64, faro_population: u64) -> Value {
+    let mut cities: serde_json::Map<String, Value> = (0..10_000)
+        .map(|k| {
+            (
+                format!("town-{k}"),
+                json!({"population": 500_000, "region": "eu"}),
+            )
+        })
+        .collect();
+    cities.insert(
+        "Faro".into(),
+        json!({"population": faro_population, "region": "eu"}),
+    );
+    json!({
+        "generation": generation,
+        "cities": cities,
+        "rollouts": [{"name": "shop", "salt": "shop-v2",
+                      "stage": {"max_city_population": 100_000, "percent": 100}}]
+    })
+}
+
+/// Each worker loads the city table Envoy's main thread compiled instead of compiling it while its
+/// requests wait; a table changed in one population reaches every worker, none keeps the old one.
+#[test]
+fn a_large_city_table_is_compiled_once_and_every_worker_serves_its_latest_version() {
+    let stack = Stack::start(&city_config(1, 60_000));
+    let in_faro = |user: usize| {
+        let user = format!("user-{user}");
+        echo(&stack.send(&[("x-user-id", user.as_bytes()), ("x-geo-city", b"faro")])).0
+    };
+    assert!(
+        (0..40).all(|u| in_faro(u) == "canary"),
+        "Faro is small enough"
+    );
+
+    stack.update_config(&city_config(2, 600_000).to_string());
+    stack.eventually(Duration::from_secs(5), "generation 2", || {
+        stack.metric("sluice_config_generation{}") == Some(2.0)
+    });
+    // Connections land on both workers: none may still see Faro as small.
+    assert!(
+        (0..80).all(|u| in_faro(u) == "stable"),
+        "Faro grew past the cutoff"
+    );
+
+    let log = stack.envoy_log();
+    let applied: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("config generation 2 applied"))
+        .collect();
+    let loaded = applied
+        .iter()
+        .filter(|l| l.contains("city table loaded from shared data"));
+    // The main thread compiles; each of the two workers loads.
+    assert!(loaded.count() >= 2, "{applied:#?}");
+    assert!(
+        applied
+            .iter()
+            .any(|l| l.contains("city table compiled here")),
+        "{applied:#?}"
+    );
+}
