@@ -2,7 +2,7 @@
 //! `decide` only reads.
 
 use crate::checks::{
-    at_most, check_header, check_sluice_header, length_at_most, lower, sha256_field, MAX_CITIES,
+    at_most, check_header, check_sluice_header, length_at_most, sha256_field, MAX_CITIES,
     MAX_CONFIG_BYTES, MAX_OVERRIDE_TOKENS,
 };
 use crate::compile_rollout::{compile_rollouts, CompiledRollout, OverrideHeaders};
@@ -115,31 +115,45 @@ fn compile_cities(doc: &SluiceConfig) -> Result<KeyTable> {
     at_most("cities", doc.cities.len(), MAX_CITIES)?;
     let mut cities = KeyTable::with_capacity(doc.cities.len());
     for (key, city) in &doc.cities {
-        let path = format!("cities[{key:?}]");
+        // The path is written only for an error: a large table compiles without a string per city.
+        let path = || format!("cities[{key:?}]");
         if key.is_empty() || key.len() > MAX_KEY_LEN {
             return Err(ConfigError::new(
-                path,
+                path(),
                 key,
                 format!("city key must be 1..={MAX_KEY_LEN} bytes"),
             ));
         }
         if city.region.is_empty() {
             return Err(ConfigError::new(
-                format!("{path}.region"),
+                format!("{}.region", path()),
                 &city.region,
                 "must not be empty",
             ));
         }
-        length_at_most(&format!("{path}.region"), &city.region, MAX_KEY_LEN)?;
-        if !cities.insert(&lower(key), city.population, &lower(&city.region)) {
+        if city.region.len() > MAX_KEY_LEN {
+            length_at_most(&format!("{}.region", path()), &city.region, MAX_KEY_LEN)?;
+        }
+        let (mut key_buf, mut region_buf) = ([0; MAX_KEY_LEN], [0; MAX_KEY_LEN]);
+        let key_lowered = lowered_into(key, &mut key_buf);
+        let region_lowered = lowered_into(&city.region, &mut region_buf);
+        if !cities.insert(key_lowered, city.population, region_lowered) {
             return Err(ConfigError::new(
-                path,
+                path(),
                 key,
                 "duplicate city key (keys are case-insensitive)",
             ));
         }
     }
     Ok(cities)
+}
+
+/// `value` (at most [`MAX_KEY_LEN`] bytes) ASCII-lowercased into `buf`, without an allocation.
+fn lowered_into<'b>(value: &str, buf: &'b mut [u8; MAX_KEY_LEN]) -> &'b [u8] {
+    let lowered = &mut buf[..value.len().min(MAX_KEY_LEN)];
+    lowered.copy_from_slice(&value.as_bytes()[..lowered.len()]);
+    lowered.make_ascii_lowercase();
+    lowered
 }
 
 /// Parses a JSON document; errors name the JSON path (`rollouts[0].stage.percnt`). The parser's
