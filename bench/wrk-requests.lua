@@ -17,6 +17,16 @@ function init(args)
   end
 end
 
+-- WRK_DELAY_MS (the load benchmark's latency phase): each connection waits that long between its
+-- requests, so the proxy runs below saturation and a request's latency is the proxy's work, not a
+-- queue. Defined only then, since wrk paces every request of a script that has a delay().
+local pause = tonumber(os.getenv("WRK_DELAY_MS") or "")
+if pause then
+  function delay()
+    return pause
+  end
+end
+
 function request()
   position = position % #pool + 1
   return pool[position]

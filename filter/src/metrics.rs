@@ -5,7 +5,7 @@
 use cohort::{Cohort, CompiledConfig};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
 
 #[derive(Debug, Clone, Copy)]
@@ -166,6 +166,39 @@ pub fn define_config_metrics() -> Option<ConfigMetrics> {
         rejected: define(MetricType::Counter, "sluice_config_rejected_total")?,
         override_rejected: define(MetricType::Counter, "sluice_override_rejected_total")?,
     })
+}
+
+thread_local! {
+    /// The linear-memory gauge, defined on the first tick (`None` until then, `Some(None)` if the host
+    /// refused it).
+    static MEMORY_GAUGE: Cell<Option<Option<u32>>> = const { Cell::new(None) };
+}
+
+/// Raises `sluice_wasm_memory_bytes` to the size of this VM's linear memory when that is larger: the
+/// gauge is one for all the VMs of the plugin (main thread and workers), so it shows the largest one
+/// (a VM's memory only grows), the memory a config takes per VM.
+pub fn record_memory_size() {
+    let gauge = MEMORY_GAUGE.get().unwrap_or_else(|| {
+        let gauge = define(MetricType::Gauge, "sluice_wasm_memory_bytes");
+        MEMORY_GAUGE.set(Some(gauge));
+        gauge
+    });
+    let Some(id) = gauge else { return };
+    let size = linear_memory_bytes();
+    if hostcalls::get_metric(id).is_ok_and(|shown| shown < size) {
+        record(id, size);
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+fn linear_memory_bytes() -> u64 {
+    (core::arch::wasm32::memory_size::<0>() as u64) * 65536
+}
+
+/// Natively (the glue's tests) there is no linear memory to measure.
+#[cfg(not(target_arch = "wasm32"))]
+fn linear_memory_bytes() -> u64 {
+    0
 }
 
 pub fn increment(id: u32) {
