@@ -4,7 +4,8 @@
 # filter, the floor filter (only the unavoidable work), and sluice.
 # Runs are interleaved over rounds and medians reported, with ratios against the goals. Performance is
 # never asserted (the machine is noisy); only a decide that allocates, or a broken setup, fails this.
-# Tunables: BENCH_ROUNDS (3), BENCH_DURATION (5s), BENCH_CONNECTIONS (32).
+# Tunables: BENCH_ROUNDS (3), BENCH_DURATION (5s), BENCH_CONNECTIONS (32); APPLY_ROUNDS, APPLY_CITIES
+# and APPLY_CONNECTIONS for bench/apply-bench.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${BENCH_ROUNDS:-3}
@@ -25,3 +26,7 @@ cargo run --release --locked -q -p sluice-bench --bin compile-bench
 echo
 echo "== Envoy load benchmark"
 BENCH_ROUNDS=$rounds BENCH_DURATION=$duration BENCH_CONNECTIONS=$connections bash scripts/bench-load.sh
+
+echo
+echo "== config apply under load: worst request latency, quiet vs while a new config is applied"
+bash bench/apply-bench.sh
