@@ -30,6 +30,37 @@ pub enum Error {
     Parse { path: String, problem: String },
 }
 
+/// A batch's rollouts each get their copy of an error they share (the document could not be read).
+impl Clone for Error {
+    fn clone(&self) -> Self {
+        match self {
+            Error::InvalidSpec {
+                field,
+                value,
+                problem,
+            } => Error::InvalidSpec {
+                field: field.clone(),
+                value: value.clone(),
+                problem: problem.clone(),
+            },
+            Error::Config(e) => Error::Config(e.clone()),
+            Error::Metrics(e) => Error::Metrics(e.clone()),
+            Error::Sink(e) => Error::Sink(e.clone()),
+            Error::Conflict(e) => Error::Conflict(e.clone()),
+            Error::Status(e) => Error::Status(e.clone()),
+            Error::Alert(e) => Error::Alert(e.clone()),
+            Error::Io { path, source } => Error::Io {
+                path: path.clone(),
+                source: std::io::Error::new(source.kind(), source.to_string()),
+            },
+            Error::Parse { path, problem } => Error::Parse {
+                path: path.clone(),
+                problem: problem.clone(),
+            },
+        }
+    }
+}
+
 impl Error {
     pub fn invalid(
         field: impl Into<String>,

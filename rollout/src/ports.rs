@@ -19,6 +19,12 @@ pub trait ConfigStore {
     fn load(&self) -> impl Future<Output = Result<SluiceConfig>> + Send;
     /// Replaces the document; must be atomic (readers never see half of it).
     fn store(&self, config: &SluiceConfig) -> impl Future<Output = Result<()>> + Send;
+    /// Whether CohortRollouts of `namespace` may write entries here, by what the last `load` read: a
+    /// store that rollouts of several namespaces share answers for each of them. `InvalidSpec` when
+    /// not; a store open to every writer leaves this as it is.
+    fn admits(&self, _namespace: &str) -> Result<()> {
+        Ok(())
+    }
 }
 
 pub trait StatusStore {

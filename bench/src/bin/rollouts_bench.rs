@@ -1,182 +1,137 @@
-//! 1,000 CohortRollouts in one controller process: RSS and CPU per analysis round. The reconciler is the
-//! real one; config, status and alerts are kept in memory and the metrics source answers at once, so
-//! the figures are the controller's own cost. A baseline of 100 rollouts runs side by side, interleaved,
-//! and the per-rollout ratio shows how the cost scales (all rollouts share one sluice config document,
-//! as they would share one WasmPlugin).
+//! The controller at scale: process CPU per analysis round and peak memory with 100, 1,000 and 10,000
+//! CohortRollouts, through the real controller round (`reconcile_target`), the real Kubernetes client
+//! and stores (their JSON, the sluice config's parse, merge and compile), against an in-memory API
+//! server (`sluice_bench::api_server`); every WasmPlugin's sluice config carries a 10,000-city table.
+//! Prometheus answers in memory with a healthy canary, so every rollout advances a step each round.
 //!
-//! Usage: rollouts-bench [--rollouts N] [--rounds N]
+//! Each fleet runs in a child process of its own (so its peak RSS is its own), the fleets taking
+//! turns, repeated; figures are medians. Per round: CPU of the whole process (the API server's share
+//! measured apart), applies per WasmPlugin. The baseline is the same fleet with one round per rollout,
+//! as before the rounds of a WasmPlugin's rollouts were batched (`--baseline`; slow).
+//!
+//! Usage: rollouts-bench [--rounds N] [--repeats N] [--baseline]
+//!        rollouts-bench --child ROLLOUTS PLUGINS ROUNDS [alone]
 
-use cohort::SluiceConfig;
-use rollout::api::{CohortRolloutSpec, CohortRolloutStatus};
-use rollout::ports::{Alert, AlertSink, ConfigStore, MetricsSource, StatusStore};
-use rollout::round::{reconcile, Io, Round, Target};
-use std::collections::HashMap;
-use std::process::ExitCode;
-use std::sync::Mutex;
-use std::time::Instant;
+use sluice_bench::cpu::peak_rss_kib;
+use sluice_bench::fleet::Fleet;
+use sluice_bench::workload;
+use std::collections::BTreeMap;
+use std::process::{Command, ExitCode};
 
-struct MemConfig(Mutex<SluiceConfig>);
-struct MemStatus(Mutex<HashMap<String, CohortRolloutStatus>>);
-struct NoAlerts;
-struct HealthyMetrics;
+/// (rollouts, WasmPlugins): 100 and 1,000 on one WasmPlugin, the case that was quadratic (every
+/// rollout merged into and compiled the one document); 10,000 over ten (a document takes 1,000
+/// entries at most).
+const FLEETS: [(usize, usize); 3] = [(100, 1), (1_000, 1), (10_000, 10)];
+const BASELINE_FLEETS: [(usize, usize); 2] = [(100, 1), (1_000, 1)];
 
-type R<T> = rollout::Result<T>;
+/// The shared settings of every WasmPlugin: the workload's 10,000-city table.
+fn settings() -> Result<String, String> {
+    let mut doc = workload::config(1);
+    doc.rollouts.clear();
+    serde_json::to_string(&doc).map_err(|e| e.to_string())
+}
 
-impl ConfigStore for MemConfig {
-    async fn load(&self) -> R<SluiceConfig> {
-        Ok(self
-            .0
-            .lock()
-            .map_err(|e| rollout::Error::Sink(e.to_string()))?
-            .clone())
-    }
-    async fn store(&self, config: &SluiceConfig) -> R<()> {
-        *self
-            .0
-            .lock()
-            .map_err(|e| rollout::Error::Sink(e.to_string()))? = config.clone();
+/// One child's figures.
+#[derive(Default)]
+struct Figures {
+    cpu_ms: Vec<f64>,
+    api_ms: Vec<f64>,
+    applies_per_plugin: Vec<u64>,
+    failed: usize,
+    peak_mib: f64,
+    stored_mib: f64,
+    step: u32,
+}
+
+fn child(rollouts: usize, plugins: usize, rounds: usize, alone: bool) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let settings = settings()?;
+    runtime.block_on(async {
+        // The client's buffer task runs on this runtime.
+        let fleet = Fleet::new(rollouts, plugins, &settings)?;
+        // The first round starts every rollout (status created, entry added).
+        let first = fleet.round(alone).await;
+        let mut line = format!("CHILD failed={}", first.failed);
+        for _ in 0..rounds {
+            let r = fleet.round(alone).await;
+            let most = r.applies.iter().max().copied().unwrap_or(0);
+            let fewest = r.applies.iter().min().copied().unwrap_or(0);
+            line += &format!(
+                " round={:.3}/{:.3}/{most}/{fewest}/{}",
+                r.cpu_ns as f64 / 1e6,
+                r.api_cpu_ns as f64 / 1e6,
+                r.failed
+            );
+        }
+        let step = fleet.first_step().await.unwrap_or(0);
+        line += &format!(
+            " peak_kib={} stored_bytes={} step={step}",
+            peak_rss_kib(),
+            fleet.server.stored_bytes()
+        );
+        println!("{line}");
         Ok(())
-    }
+    })
 }
 
-impl StatusStore for MemStatus {
-    async fn load(&self, rollout: &str) -> R<Option<CohortRolloutStatus>> {
-        Ok(self
-            .0
-            .lock()
-            .map_err(|e| rollout::Error::Status(e.to_string()))?
-            .get(rollout)
-            .cloned())
-    }
-    async fn save(&self, rollout: &str, status: &CohortRolloutStatus) -> R<()> {
-        self.0
-            .lock()
-            .map_err(|e| rollout::Error::Status(e.to_string()))?
-            .insert(rollout.into(), status.clone());
-        Ok(())
-    }
-}
-
-impl AlertSink for NoAlerts {
-    async fn send(&self, _alert: &Alert) -> R<()> {
-        Ok(())
-    }
-}
-
-impl MetricsSource for HealthyMetrics {
-    async fn query(&self, promql: &str) -> Result<Option<f64>, String> {
-        Ok(Some(if promql.starts_with("100 *") {
-            100.0
-        } else if promql.contains("histogram_quantile") {
-            12.0
-        } else if promql.contains("sluice_guardrail_tripped") {
-            // No proxy has cut a canary off: every round takes the healthy path.
-            0.0
-        } else {
-            1000.0
-        }))
-    }
-}
-
-fn spec() -> Result<CohortRolloutSpec, String> {
-    let yaml = "target: {wasmPlugin: {name: sluice}}
-stepsFrom: {linear: {regions: [eu-south], maxCityPopulation: 250000, start: 1, step: 1, max: 100}}
-analysis:
-  interval: 60s
-  metrics:
-  - {name: success-rate, builtin: successRate, thresholdRange: {min: 99}, critical: true}
-  - {name: latency-p99, builtin: latencyP99, thresholdRange: {max: 500}}
-";
-    serde_yaml::from_str(yaml).map_err(|e| e.to_string())
-}
-
-/// (CPU seconds of this thread, RSS KiB, peak RSS KiB). The runtime is single-threaded, so this
-/// thread's CPU time (schedstat, in ns; /proc/self/stat only counts 10 ms ticks) is the controller's.
-fn usage() -> (f64, u64, u64) {
-    let schedstat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
-    let cpu = schedstat
-        .split_whitespace()
-        .next()
-        .and_then(|ns| ns.parse::<f64>().ok())
-        .unwrap_or(0.0)
-        / 1e9;
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kib = |key: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(key)?.split_whitespace().next()?.parse().ok())
-            .unwrap_or(0)
-    };
-    (cpu, kib("VmRSS:"), kib("VmHWM:"))
-}
-
-struct Fleet {
-    names: Vec<String>,
-    /// One per name: each serves its own host, since entries that match the same requests are refused.
-    specs: Vec<CohortRolloutSpec>,
-    config: MemConfig,
-    status: MemStatus,
-}
-
-impl Fleet {
-    fn new(n: usize, spec: &CohortRolloutSpec) -> Fleet {
-        let doc = SluiceConfig {
-            generation: 1,
-            geo: Default::default(),
-            cities: Default::default(),
-            identity: Default::default(),
-            overrides: Default::default(),
-            rollouts: vec![],
-        };
-        let names: Vec<String> = (0..n).map(|i| format!("rollout-{i:04}")).collect();
-        let specs = names
-            .iter()
-            .map(|name| {
-                let mut spec = spec.clone();
-                spec.target.request_match = Some(rollout::api::RequestMatch {
-                    authority: Some(format!("{name}.bench.example")),
-                    path_prefix: None,
-                });
-                spec
-            })
-            .collect();
-        Fleet {
-            names,
-            specs,
-            config: MemConfig(Mutex::new(doc)),
-            status: MemStatus(Mutex::new(HashMap::new())),
+fn parse_child(out: &str) -> Option<Figures> {
+    let line = out.lines().find(|l| l.starts_with("CHILD "))?;
+    let mut f = Figures::default();
+    for field in line.split_whitespace().skip(1) {
+        let (key, value) = field.split_once('=')?;
+        match key {
+            "failed" => f.failed += value.parse::<usize>().ok()?,
+            "round" => {
+                let parts: Vec<&str> = value.split('/').collect();
+                f.cpu_ms.push(parts.first()?.parse().ok()?);
+                f.api_ms.push(parts.get(1)?.parse().ok()?);
+                f.applies_per_plugin.push(parts.get(2)?.parse().ok()?);
+                f.applies_per_plugin.push(parts.get(3)?.parse().ok()?);
+                f.failed += parts.get(4)?.parse::<usize>().ok()?;
+            }
+            "peak_kib" => f.peak_mib = value.parse::<f64>().ok()? / 1024.0,
+            "stored_bytes" => f.stored_mib = value.parse::<f64>().ok()? / (1024.0 * 1024.0),
+            "step" => f.step = value.parse().ok()?,
+            _ => {}
         }
     }
+    Some(f)
+}
 
-    /// One analysis round over every rollout; returns wall seconds and CPU seconds.
-    async fn round(&self, now: u64) -> R<(f64, f64)> {
-        let io = Io {
-            metrics: &HealthyMetrics,
-            config: &self.config,
-            status: &self.status,
-            alerts: &NoAlerts,
-        };
-        let (cpu0, start) = (usage().0, Instant::now());
-        for (name, spec) in self.names.iter().zip(&self.specs) {
-            let target = Target {
-                name,
-                namespace: "bench",
-                spec,
-                generation: Some(1),
-            };
-            reconcile(
-                &io,
-                &target,
-                &Round {
-                    command: None,
-                    analyse: true,
-                    now,
-                },
-            )
-            .await?;
-        }
-        Ok((start.elapsed().as_secs_f64(), usage().0 - cpu0))
+fn run_child(
+    rollouts: usize,
+    plugins: usize,
+    rounds: usize,
+    alone: bool,
+) -> Result<Figures, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut command = Command::new(exe);
+    command.args([
+        "--child",
+        &rollouts.to_string(),
+        &plugins.to_string(),
+        &rounds.to_string(),
+    ]);
+    if alone {
+        command.arg("alone");
     }
+    let out = command.output().map_err(|e| e.to_string())?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    parse_child(&stdout).ok_or_else(|| {
+        format!(
+            "child {rollouts}/{plugins} failed: {}{}",
+            stdout,
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
 }
 
 fn arg(name: &str, default: usize) -> usize {
@@ -187,81 +142,154 @@ fn arg(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(0.0)
+/// Every child's figures of one fleet, pooled.
+#[derive(Default)]
+struct Pooled {
+    cpu_ms: Vec<f64>,
+    api_ms: Vec<f64>,
+    peak_mib: Vec<f64>,
+    stored_mib: Vec<f64>,
+    applies: Vec<u64>,
+    failed: usize,
+    step: u32,
 }
 
-async fn run() -> R<()> {
-    let (n, rounds) = (arg("--rollouts", 1000), arg("--rounds", 7));
-    let spec = spec().map_err(|e| rollout::Error::invalid("spec", "bench", e))?;
-    let (_, rss_before, _) = usage();
-    let (big, base) = (Fleet::new(n, &spec), Fleet::new(100, &spec));
-    // The first round starts every rollout (status created, entry added).
-    big.round(0).await?;
-    base.round(0).await?;
-    let (mut big_cpu, mut base_cpu, mut big_wall) = (vec![], vec![], vec![]);
-    for r in 1..=rounds as u64 {
-        let (wall, cpu) = big.round(r * 60).await?;
-        big_wall.push(wall);
-        big_cpu.push(cpu);
-        base_cpu.push(base.round(r * 60).await?.1);
+impl Pooled {
+    fn add(&mut self, f: Figures) {
+        self.cpu_ms.extend(f.cpu_ms);
+        self.api_ms.extend(f.api_ms);
+        self.peak_mib.push(f.peak_mib);
+        self.stored_mib.push(f.stored_mib);
+        self.applies.extend(f.applies_per_plugin);
+        self.failed += f.failed;
+        self.step = f.step;
     }
-    let (_, rss, peak) = usage();
-    let (big_cpu, base_cpu) = (median(big_cpu), median(base_cpu));
-    let per_big = big_cpu / n as f64 * 1e6;
-    let per_base = base_cpu / 100.0 * 1e6;
-    println!("controller benchmark: {n} CohortRollouts (one shared sluice config), {rounds} analysis rounds, metrics answered in memory");
-    println!("                                 median");
+    /// Median CPU per round: (process, API server, controller = process - API server), ms.
+    fn cpu(&self) -> (f64, f64, f64) {
+        let controller = self.cpu_ms.iter().zip(&self.api_ms).map(|(c, a)| c - a);
+        (
+            median(self.cpu_ms.clone()),
+            median(self.api_ms.clone()),
+            median(controller.collect()),
+        )
+    }
+}
+
+/// Runs every fleet `repeats` times, taking turns (the order rotates each repeat).
+fn measure(
+    fleets: &[(usize, usize)],
+    rounds: usize,
+    repeats: usize,
+    alone: bool,
+) -> Result<BTreeMap<(usize, usize), Pooled>, String> {
+    let mut pooled: BTreeMap<(usize, usize), Pooled> = BTreeMap::new();
+    for repeat in 0..repeats {
+        for i in 0..fleets.len() {
+            let (n, p) = fleets[(i + repeat) % fleets.len()];
+            pooled
+                .entry((n, p))
+                .or_default()
+                .add(run_child(n, p, rounds, alone)?);
+        }
+    }
+    Ok(pooled)
+}
+
+fn report(rounds: usize, repeats: usize, baseline: bool) -> Result<(), String> {
+    let batched = measure(&FLEETS, rounds, repeats, false)?;
+    let before = if baseline {
+        Some(measure(&BASELINE_FLEETS, 1, repeats, true)?)
+    } else {
+        None
+    };
     println!(
-        "CPU per round, {n:>5} rollouts     {:>8.1} ms   ({per_big:.0} us per rollout)",
-        big_cpu * 1e3
+        "controller benchmark: the real round, Kubernetes client and stores against an in-memory API \
+         server; each WasmPlugin's sluice config has 10,000 cities; {rounds} analysis rounds x \
+         {repeats} runs per fleet, taking turns, medians"
     );
     println!(
-        "CPU per round,   100 rollouts     {:>8.1} ms   ({per_base:.0} us per rollout)",
-        base_cpu * 1e3
+        "{:>9} {:>7}  {:>10} {:>10} {:>10} {:>12} {:>9} {:>11}",
+        "rollouts",
+        "plugins",
+        "CPU/round",
+        "API server",
+        "controller",
+        "per rollout",
+        "peak RSS",
+        "applies/WP"
     );
-    println!(
-        "wall per round, {n:>5} rollouts    {:>8.1} ms",
-        median(big_wall) * 1e3
-    );
-    println!(
-        "per-rollout cost ratio {n}/100: {:.2} (1.00 = linear scaling)",
-        per_big / per_base.max(1e-9)
-    );
-    println!(
-        "RSS: {:.1} MiB before fleets, {:.1} MiB after, peak {:.1} MiB",
-        rss_before as f64 / 1024.0,
-        rss as f64 / 1024.0,
-        peak as f64 / 1024.0
-    );
-    let last = big
-        .status
-        .0
-        .lock()
-        .map_err(|e| rollout::Error::Status(e.to_string()))?
-        .get("rollout-0000")
-        .cloned();
-    println!(
-        "rollout-0000 after the rounds: {:?} step {}",
-        last.as_ref().map(|s| s.phase),
-        last.map_or(0, |s| s.current_step)
-    );
+    let mut per_rollout = BTreeMap::new();
+    for ((n, p), f) in &batched {
+        let (cpu, api, own) = f.cpu();
+        let per = cpu / *n as f64 * 1e3;
+        per_rollout.insert(*n, per);
+        let most = f.applies.iter().max().copied().unwrap_or(0);
+        let fewest = f.applies.iter().min().copied().unwrap_or(0);
+        println!(
+            "{n:>9} {p:>7}  {cpu:>7.1} ms {api:>7.1} ms {own:>7.1} ms {per:>9.1} us {:>6.1} MiB {fewest:>5}..{most}",
+            median(f.peak_mib.clone()),
+        );
+        if f.failed > 0 {
+            println!("  {} rollout rounds FAILED", f.failed);
+        }
+    }
+    let ratio = per_rollout.get(&1_000).copied().unwrap_or(0.0)
+        / per_rollout.get(&100).copied().unwrap_or(f64::INFINITY);
+    println!("per-rollout cost ratio 1,000/100: {ratio:.2}   (goal <= 1.3; linear = 1.0)");
+    if let Some(f) = batched.get(&(10_000, 10)) {
+        let (cpu, _, own) = f.cpu();
+        println!(
+            "10,000 rollouts: CPU per round {:.2} s (controller alone {:.2} s)   (goal <= 1 s)",
+            cpu / 1e3,
+            own / 1e3
+        );
+        println!(
+            "10,000 rollouts: peak RSS {:.1} MiB, of which {:.1} MiB the API server's copies   (goal <= 100 MB)",
+            median(f.peak_mib.clone()),
+            median(f.stored_mib.clone())
+        );
+    }
+    let most = batched
+        .values()
+        .flat_map(|f| f.applies.iter())
+        .max()
+        .copied()
+        .unwrap_or(0);
+    println!("applies per WasmPlugin per round: at most {most}, every rollout changed   (goal 1)");
+    match before {
+        Some(before) => {
+            println!("baseline: one round per rollout (before batching), 1 round per run:");
+            for ((n, p), f) in &before {
+                let (cpu, _, _) = f.cpu();
+                let most = f.applies.iter().max().copied().unwrap_or(0);
+                println!(
+                    "{n:>9} {p:>7}  {cpu:>7.1} ms  {:>9.1} us per rollout, {most} applies per WasmPlugin per round",
+                    cpu / *n as f64 * 1e3
+                );
+            }
+        }
+        None => println!("(baseline of one round per rollout: rollouts-bench --baseline)"),
+    }
+    if let Some(f) = batched.get(&(100, 1)) {
+        println!("rollout-00000 after the rounds: step {}", f.step);
+    }
     Ok(())
 }
 
 fn main() -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("rollouts-bench: {e}");
-            return ExitCode::FAILURE;
-        }
+    let args: Vec<String> = std::env::args().collect();
+    let result = if args.get(1).map(String::as_str) == Some("--child") {
+        let number = |i: usize| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(0);
+        let alone = args.get(5).map(String::as_str) == Some("alone");
+        child(number(2), number(3), number(4), alone)
+    } else {
+        report(
+            arg("--rounds", 5),
+            arg("--repeats", 3),
+            args.iter().any(|a| a == "--baseline"),
+        )
     };
-    match runtime.block_on(run()) {
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("rollouts-bench: {e}");

@@ -15,10 +15,10 @@ use crate::schedule::{AnalysisClock, FailureBackoff, RolloutKey};
 use crate::webhooks::Webhooks;
 use kube::runtime::controller::Action;
 use kube::{Client, ResourceExt};
-use rollout::api::{CohortRollout, CohortRolloutStatus, Phase};
+use rollout::api::{CohortRollout, CohortRolloutStatus, ConfigKind, Phase};
 use rollout::machine::Action as MachineAction;
 use rollout::ports::MetricsSource;
-use rollout::round::{self, Io, Round, Target};
+use rollout::round::{self, Member, Round, Target};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -77,10 +77,22 @@ pub fn stores_for(
     CrdStatusStore,
     BothAlerts<KubeEvents, Webhooks>,
 ) {
+    let config = PluginConfigStore::for_rollout(client, rollout, leadership.clone());
+    let (status, alerts) = own_stores_for(client, rollout, identity, webhook_client, leadership);
+    (config, status, alerts)
+}
+
+/// The stores of one rollout its batch does not share: its status, and Events plus its webhooks.
+fn own_stores_for(
+    client: &Client,
+    rollout: &CohortRollout,
+    identity: &str,
+    webhook_client: reqwest::Client,
+    leadership: &Leadership,
+) -> (CrdStatusStore, BothAlerts<KubeEvents, Webhooks>) {
     let namespace = rollout
         .namespace()
         .unwrap_or_else(|| client.default_namespace().to_string());
-    let config = PluginConfigStore::for_rollout(client, rollout, leadership.clone());
     let status = CrdStatusStore::new(client.clone(), &namespace, leadership.clone());
     let alerts = BothAlerts {
         first: KubeEvents::new(client.clone(), rollout, identity, leadership.clone()),
@@ -89,7 +101,7 @@ pub fn stores_for(
             client: webhook_client,
         },
     };
-    (config, status, alerts)
+    (status, alerts)
 }
 
 /// The controller's reconciler: one round, then wait for the next analysis; within the round deadline.
@@ -110,18 +122,27 @@ async fn reconcile_in_time<M>(rollout: &CohortRollout, ctx: &Context<M>) -> Resu
 where
     M: MetricsSource + Send + Sync,
 {
+    if let Some(done) = before_round(rollout, ctx).await? {
+        return Ok(done);
+    }
+    Ok(Action::requeue(reconcile_round(rollout, ctx).await?))
+}
+
+/// What comes before a round: a deleted rollout sends its users to stable and has no round (its
+/// action is returned); a new one gets its finalizer.
+pub async fn before_round<M>(rollout: &CohortRollout, ctx: &Context<M>) -> Result<Option<Action>> {
     if rollout.metadata.deletion_timestamp.is_some() {
         finalizer::release(&ctx.client, rollout, &ctx.leadership, &ctx.identity).await?;
         let key = key_of(rollout);
         ctx.backoff.succeeded(&key);
         ctx.metrics.forget(&rollout_labels(rollout));
-        return Ok(Action::await_change());
+        return Ok(Some(Action::await_change()));
     }
     if !finalizer::has_finalizer(rollout) {
         // Before the first round can push an entry: a delete never leaves one serving.
         finalizer::add(&ctx.client, rollout, &ctx.leadership).await?;
     }
-    Ok(Action::requeue(reconcile_round(rollout, ctx).await?))
+    Ok(None)
 }
 
 /// One round for a CohortRollout; returns how long until the next round is due.
@@ -129,38 +150,121 @@ pub async fn reconcile_round<M>(rollout: &CohortRollout, ctx: &Context<M>) -> Re
 where
     M: MetricsSource + Send + Sync,
 {
-    ctx.metrics.reconciles.inc();
-    let key = key_of(rollout);
-    let (namespace, name) = (&key.0, &key.1);
-    // A bad interval is reported by the round itself (InvalidSpec in status); schedule by the default.
-    let interval = rollout::plan::interval(&rollout.spec).unwrap_or(Duration::from_secs(60));
-    let round = round_for(rollout, &ctx.clock, interval, Instant::now());
-    let (config, status, alerts) = stores_for(
-        &ctx.client,
-        rollout,
-        &ctx.identity,
-        ctx.webhook_client.clone(),
-        &ctx.leadership,
-    );
+    let mut due = reconcile_target(&[rollout], ctx).await;
+    due.pop()
+        .unwrap_or(Err(Error::Rollout(rollout::Error::Status(
+            "the round ended without an outcome".into(),
+        ))))
+}
+
+/// The WasmPlugin or TrafficExtension a rollout's spec names, `namespace/name` (the namespace
+/// defaulting to the rollout's); `None` when it names no single one.
+pub fn target_of(rollout: &CohortRollout) -> Option<(ConfigKind, String)> {
+    let named = rollout.spec.target.config_ref().ok()?;
+    Some((named.kind, named.qualified(&key_of(rollout).0)))
+}
+
+/// One round for each of `rollouts`, whose entries all live in one WasmPlugin or TrafficExtension
+/// (`target_of`): the resource is read, merged into and compiled once, and applied at most once, with
+/// every rollout's entry; a failed apply is not applied for any of them. For each rollout, how long
+/// until its next round is due.
+pub async fn reconcile_target<M>(
+    rollouts: &[&CohortRollout],
+    ctx: &Context<M>,
+) -> Vec<Result<Duration>>
+where
+    M: MetricsSource + Send + Sync,
+{
+    let now = Instant::now();
+    let sides: Vec<_> = rollouts
+        .iter()
+        .map(|rollout| {
+            ctx.metrics.reconciles.inc();
+            // A bad interval is reported by the round itself (InvalidSpec in status); schedule by
+            // the default.
+            let interval =
+                rollout::plan::interval(&rollout.spec).unwrap_or(Duration::from_secs(60));
+            let round = round_for(rollout, &ctx.clock, interval, now);
+            let webhooks = ctx.webhook_client.clone();
+            let stores = own_stores_for(
+                &ctx.client,
+                rollout,
+                &ctx.identity,
+                webhooks,
+                &ctx.leadership,
+            );
+            (key_of(rollout), interval, round, stores)
+        })
+        .collect();
+    // One rollout reads its resource through its own store (which also answers for a target that
+    // names no resource); several through one.
+    let leadership = ctx.leadership.clone();
+    let target = rollouts.first().and_then(|r| target_of(r));
+    let config = match (rollouts, target) {
+        ([one], _) => PluginConfigStore::for_rollout(&ctx.client, one, leadership),
+        (_, Some(target))
+            if rollouts
+                .iter()
+                .all(|r| target_of(r).as_ref() == Some(&target)) =>
+        {
+            let (kind, qualified) = target;
+            let (namespace, name) = qualified.split_once('/').unwrap_or(("", ""));
+            PluginConfigStore::new(ctx.client.clone(), kind, namespace, name, leadership)
+        }
+        _ => {
+            let mixed =
+                "the rollouts of one batch must all name one WasmPlugin or TrafficExtension";
+            let refuse = |_| Err(Error::Rollout(rollout::Error::Sink(mixed.into())));
+            return rollouts.iter().map(refuse).collect();
+        }
+    };
+    let config = &config;
     let metrics = MetricsWithin::new(&ctx.metrics_source, analysis_budget(ctx.round_deadline));
-    let io = Io {
-        metrics: &metrics,
-        config: &config,
-        status: &status,
-        alerts: &alerts,
-    };
-    let target = Target {
-        name,
-        namespace,
-        spec: &rollout.spec,
-        generation: rollout.metadata.generation,
-    };
-    let outcome = match round::reconcile(&io, &target, &round).await {
+    let members: Vec<Member<'_, _, _>> = rollouts
+        .iter()
+        .zip(&sides)
+        .map(|(rollout, (key, _, round, (status, alerts)))| Member {
+            target: Target {
+                name: &key.1,
+                namespace: &key.0,
+                spec: &rollout.spec,
+                generation: rollout.metadata.generation,
+            },
+            round,
+            status,
+            alerts,
+        })
+        .collect();
+    let outcomes = round::reconcile_batch(&metrics, config, &members).await;
+    rollouts
+        .iter()
+        .zip(&sides)
+        .zip(outcomes)
+        .map(
+            |((rollout, (key, interval, round, (status, _))), outcome)| {
+                settle(rollout, ctx, key, *interval, round, status, outcome)
+            },
+        )
+        .collect()
+}
+
+/// After a rollout's round: the gauges, the schedule, and how long until its next round is due.
+fn settle<M>(
+    rollout: &CohortRollout,
+    ctx: &Context<M>,
+    key: &RolloutKey,
+    interval: Duration,
+    round: &Round,
+    status: &CrdStatusStore,
+    outcome: rollout::Result<rollout::round::Outcome>,
+) -> Result<Duration> {
+    let (namespace, name) = (&key.0, &key.1);
+    let outcome = match outcome {
         Ok(outcome) => outcome,
         Err(e) => {
             if round.analyse {
                 // Nothing of this interval's analysis was recorded: the next round analyses again.
-                ctx.clock.analysis_lost(&key, interval, Instant::now());
+                ctx.clock.analysis_lost(key, interval, Instant::now());
             }
             // A round may fail after writing status (an invalid spec is recorded as RolledBack):
             // the gauges say what status says, not what the round before it said.
@@ -179,7 +283,7 @@ where
             return Err(e.into());
         }
     };
-    ctx.backoff.succeeded(&key);
+    ctx.backoff.succeeded(key);
     let labels = rollout_labels(rollout);
     set_gauges(
         ctx,
@@ -188,7 +292,7 @@ where
         outcome.config_applied,
         interval,
     );
-    ctx.clock.finished(&key, &outcome, Instant::now());
+    ctx.clock.finished(key, &outcome, Instant::now());
     match &outcome.action {
         Some(MachineAction::Hold(_)) | None => {}
         Some(action) => {
@@ -199,8 +303,7 @@ where
         }
     }
     // A second of slack: woken a moment early, the round would find the interval not yet elapsed.
-    let next_analysis =
-        ctx.clock.until_due(&key, interval, Instant::now()) + Duration::from_secs(1);
+    let next_analysis = ctx.clock.until_due(key, interval, Instant::now()) + Duration::from_secs(1);
     // A push to retry (ConfigApplied=False) or an alert waiting for delivery comes back sooner than
     // the next analysis, and without the slow backoff of failed rounds.
     Ok(match outcome.retry_in_secs {

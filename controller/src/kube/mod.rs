@@ -1,7 +1,8 @@
 //! Kubernetes mode: watches CohortRollouts, leader election, /metrics and /healthz.
 //!
 //! `controller` runs one round per CohortRollout over the `stores` (`plugin_store`: the sluice config in
-//! a WasmPlugin or TrafficExtension); `finalizer` sends a deleted rollout's users to stable; `resync`
+//! a WasmPlugin or TrafficExtension), and `batches` runs together the rounds of the rollouts sharing
+//! one (one apply per round); `finalizer` sends a deleted rollout's users to stable; `resync`
 //! wakes the rollouts whose entry a WasmPlugin or TrafficExtension change dropped;
 //! `lease` elects the leader and `leadership` tells every write whether this replica still leads;
 //! `deadline` keeps a round's analysis within its deadline; `commands` carries people's commands (an
@@ -11,6 +12,7 @@
 //! starts a fresh controller (and a fresh analysis clock, so no rollout is analysed twice in one
 //! interval across a handover).
 
+pub mod batches;
 pub mod commands;
 pub mod controller;
 pub mod crd;
@@ -21,13 +23,15 @@ pub mod lease;
 pub mod plugin_store;
 pub mod resync;
 pub mod stores;
+pub mod wire;
 
 use crate::admin::{self, ControllerMetrics};
 use crate::error::Result;
 use crate::process::{install_crypto_provider, shutdown_signal};
 use crate::prometheus::Prometheus;
 use crate::schedule::{AnalysisClock, FailureBackoff};
-use controller::{error_policy, reconcile_rollout, Context};
+use batches::{reconcile_batched, Batches};
+use controller::{error_policy, Context};
 use futures::StreamExt;
 use kube::api::DynamicObject;
 use kube::runtime::{watcher, Controller};
@@ -139,11 +143,17 @@ async fn watch(
             move |object| resync::rollouts_to_wake(kind, &object, &rollouts.state()),
         );
     }
+    // The rollouts of one WasmPlugin (or TrafficExtension) reconcile in batches: one apply per round.
+    let batches = Arc::new(Batches::default());
     controller
         .graceful_shutdown_on(async move {
             let _ = stop.await;
         })
-        .run(reconcile_rollout, error_policy, ctx)
+        .run(
+            move |rollout, ctx| reconcile_batched(rollout, ctx, batches.clone()),
+            error_policy,
+            ctx,
+        )
         .for_each(|result| async move {
             match result {
                 Ok((object, _)) => tracing::debug!(rollout = %object, "reconciled"),

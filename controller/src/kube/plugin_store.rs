@@ -5,6 +5,9 @@
 
 use super::leadership::Leadership;
 use super::stores::FIELD_MANAGER;
+use super::wire::{
+    Calls, ConfigApply, ConfigApplyMeta, ConfigApplySpec, ConfigResource, PluginConfigOnly,
+};
 use cohort::SluiceConfig;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use kube::{Client, ResourceExt};
@@ -12,7 +15,7 @@ use rollout::api::{CohortRollout, ConfigKind};
 use rollout::entry::{check_kind_namespace_allowed, ALLOWED_NAMESPACES_ANNOTATION};
 use rollout::ports::ConfigStore;
 use rollout::{Error, Result};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::sync::{Mutex, PoisonError};
 
 /// The Istio resource of `kind`, reached untyped: only its plugin config is ours.
@@ -51,11 +54,13 @@ fn example_of(kind: ConfigKind) -> &'static str {
 /// CohortRollout (or a person) changed the resource in between, the API server answers 409 and the
 /// round fails instead of overwriting their change; the next round merges into the fresh document.
 pub struct PluginConfigStore {
-    api: Api<DynamicObject>,
+    calls: Calls,
     kind: ConfigKind,
     namespace: String,
     name: String,
     loaded_version: Mutex<Option<String>>,
+    /// Its `sluice.dev/allowed-namespaces` when last loaded: whose rollouts may write it.
+    loaded_allowed: Mutex<Option<String>>,
     leadership: Leadership,
     /// The namespace of the CohortRollout that writes through this store: a resource of another
     /// namespace must allow it (`sluice.dev/allowed-namespaces`).
@@ -73,12 +78,15 @@ impl PluginConfigStore {
         name: &str,
         leadership: Leadership,
     ) -> Self {
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(client.clone(), namespace, &config_resource(kind));
         PluginConfigStore {
-            api: Api::namespaced_with(client, namespace, &config_resource(kind)),
+            calls: Calls::new(client, &api),
             kind,
             namespace: namespace.to_string(),
             name: name.to_string(),
             loaded_version: Mutex::new(None),
+            loaded_allowed: Mutex::new(None),
             leadership,
             writer_namespace: None,
             unnamed: None,
@@ -154,24 +162,29 @@ impl PluginConfigStore {
             });
         }
         let object = self
-            .api
-            .get_opt(&self.name)
+            .calls
+            .get_opt::<ConfigResource>(&self.name)
             .await
             .map_err(|e| Error::Sink(format!("GET {}: {e}", self.describe())))?;
         let Some(object) = object else {
             return Ok(None);
         };
         let field = plugin_config_path(self.kind).1;
-        let config = plugin_config_of(self.kind, &object).ok_or_else(|| {
+        let spec = object.spec.as_ref();
+        let config = match self.kind {
+            ConfigKind::WasmPlugin => spec.and_then(|s| s.plugin_config.as_ref()),
+            ConfigKind::TrafficExtension => spec
+                .and_then(|s| s.wasm.as_ref())
+                .and_then(|w| w.plugin_config.as_ref()),
+        };
+        let config = config.ok_or_else(|| {
             Error::Sink(format!(
                 "{} has no {field}: put the sluice config with the shared settings there \
                  (generation, cities, identity, overrides; the controller adds the rollouts)",
                 self.describe()
             ))
         })?;
-        let bytes = serde_json::to_vec(config)
-            .map_err(|e| Error::Sink(format!("{}: {e}", self.describe())))?;
-        let parsed = cohort::parse(&bytes)
+        let parsed = cohort::parse(config.get().as_bytes())
             .map_err(|e| Error::Sink(format!("{} {field}: {e}", self.describe())))?;
         let allowed = object
             .metadata
@@ -180,22 +193,40 @@ impl PluginConfigStore {
             .and_then(|a| a.get(ALLOWED_NAMESPACES_ANNOTATION))
             .cloned();
         self.remember(object.metadata.resource_version);
+        *self
+            .loaded_allowed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = allowed.clone();
         Ok(Some((parsed, allowed)))
     }
 
     /// The server-side apply body: identity, the version read, and only the plugin config field.
-    fn apply_body(&self, version: &str, config: &SluiceConfig) -> Value {
-        let resource = config_resource(self.kind);
+    fn apply_body<'a>(
+        &'a self,
+        resource: &'a ApiResource,
+        version: &'a str,
+        config: &'a SluiceConfig,
+    ) -> ConfigApply<'a> {
         let spec = match self.kind {
-            ConfigKind::WasmPlugin => json!({"pluginConfig": config}),
-            ConfigKind::TrafficExtension => json!({"wasm": {"pluginConfig": config}}),
+            ConfigKind::WasmPlugin => ConfigApplySpec::Plugin {
+                plugin_config: config,
+            },
+            ConfigKind::TrafficExtension => ConfigApplySpec::Wasm {
+                wasm: PluginConfigOnly {
+                    plugin_config: config,
+                },
+            },
         };
-        json!({
-            "apiVersion": resource.api_version,
-            "kind": resource.kind,
-            "metadata": {"name": self.name, "namespace": self.namespace, "resourceVersion": version},
-            "spec": spec,
-        })
+        ConfigApply {
+            api_version: &resource.api_version,
+            kind: &resource.kind,
+            metadata: ConfigApplyMeta {
+                name: &self.name,
+                namespace: &self.namespace,
+                resource_version: version,
+            },
+            spec,
+        }
     }
 }
 
@@ -225,6 +256,16 @@ impl ConfigStore for PluginConfigStore {
         Ok(config)
     }
 
+    /// Whether the resource, as last loaded, lets CohortRollouts of `namespace` write it.
+    fn admits(&self, namespace: &str) -> Result<()> {
+        let allowed = self
+            .loaded_allowed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        check_kind_namespace_allowed(self.kind, &self.namespace, allowed.as_deref(), namespace)
+    }
+
     async fn store(&self, config: &SluiceConfig) -> Result<()> {
         // Never write what the filter would reject.
         cohort::CompiledConfig::compile(config)?;
@@ -240,14 +281,16 @@ impl ConfigStore for PluginConfigStore {
                 self.describe()
             ))
         })?;
-        let body = self.apply_body(&version, config);
+        let resource = config_resource(self.kind);
+        let body = self.apply_body(&resource, &version, config);
         let params = PatchParams::apply(FIELD_MANAGER).force();
         self.leadership
             .check()
             .map_err(|e| Error::Sink(format!("apply {} {field}: {e}", self.describe())))?;
-        match self.api.patch(&self.name, &params, &Patch::Apply(&body)).await {
-            Ok(applied) => {
-                self.remember(applied.metadata.resource_version);
+        let patch = Patch::Apply(&body);
+        match self.calls.patch(&self.name, &params, &patch, false).await {
+            Ok(version) => {
+                self.remember(version);
                 Ok(())
             }
             Err(kube::Error::Api(s)) if s.is_conflict() => Err(Error::Conflict(format!(

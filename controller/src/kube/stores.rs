@@ -6,16 +6,16 @@
 //! before the request), and on the `resourceVersion` it read (409 when someone wrote in between).
 
 use super::leadership::Leadership;
+use super::wire::{Calls, StatusApply, StatusApplyMeta};
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams};
 use kube::{Client, Resource, ResourceExt};
 use rollout::api::{CohortRollout, CohortRolloutStatus, Phase};
 use rollout::ports::{Alert, AlertKind, AlertSink, StatusStore};
 use rollout::{Error, Result};
-use serde_json::json;
 use std::sync::{Mutex, PoisonError};
 
 /// The field manager of every write; also the Events' reporting controller.
@@ -28,7 +28,7 @@ pub const REPORTING_CONTROLLER: &str = "sluice.dev/controller";
 /// conditional on the `resourceVersion` that `load` (or the previous `save`) saw: a status written
 /// since, by another replica, is never overwritten (409); the next round reads it again.
 pub struct CrdStatusStore {
-    api: Api<CohortRollout>,
+    calls: Calls,
     namespace: String,
     /// The rollout whose status was read, and its resourceVersion then.
     loaded_version: Mutex<Option<(String, String)>>,
@@ -41,8 +41,9 @@ pub struct CrdStatusStore {
 
 impl CrdStatusStore {
     pub fn new(client: Client, namespace: &str, leadership: Leadership) -> Self {
+        let api: Api<CohortRollout> = Api::namespaced(client.clone(), namespace);
         CrdStatusStore {
-            api: Api::namespaced(client, namespace),
+            calls: Calls::new(client, &api),
             namespace: namespace.to_string(),
             loaded_version: Mutex::new(None),
             leadership,
@@ -59,7 +60,8 @@ impl CrdStatusStore {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The status last written, if one was.
+    /// The status last written, if one was: what the gauges show (phase, step, stage, last progress,
+    /// conditions), without the history, analysis and outbox.
     pub fn last_saved(&self) -> Option<CohortRolloutStatus> {
         self.saved
             .lock()
@@ -90,7 +92,7 @@ impl StatusStore for CrdStatusStore {
     async fn load(&self, rollout: &str) -> Result<Option<CohortRolloutStatus>> {
         let ns = &self.namespace;
         let object =
-            self.api.get_status(rollout).await.map_err(|e| {
+            self.calls.get_status(rollout).await.map_err(|e| {
                 Error::Status(format!("GET CohortRollout {ns}/{rollout} status: {e}"))
             })?;
         self.remember(rollout, object.metadata.resource_version);
@@ -108,24 +110,25 @@ impl StatusStore for CrdStatusStore {
                 "CohortRollout {ns}/{rollout}: status saved without a load: no resourceVersion to apply against"
             ))
         })?;
-        let body = json!({
-            "apiVersion": CohortRollout::api_version(&()),
-            "kind": CohortRollout::kind(&()),
-            "metadata": {"name": rollout, "resourceVersion": version},
-            "status": status,
-        });
+        let (api_version, kind) = (CohortRollout::api_version(&()), CohortRollout::kind(&()));
+        let body = StatusApply {
+            api_version: &api_version,
+            kind: &kind,
+            metadata: StatusApplyMeta {
+                name: rollout,
+                resource_version: &version,
+            },
+            status,
+        };
         let params = PatchParams::apply(FIELD_MANAGER).force();
         self.leadership.check().map_err(|e| {
             Error::Status(format!("apply CohortRollout {ns}/{rollout} status: {e}"))
         })?;
-        match self
-            .api
-            .patch_status(rollout, &params, &Patch::Apply(&body))
-            .await
-        {
-            Ok(saved) => {
-                self.remember(rollout, saved.metadata.resource_version);
-                *self.saved.lock().unwrap_or_else(PoisonError::into_inner) = Some(status.clone());
+        let patch = Patch::Apply(&body);
+        match self.calls.patch(rollout, &params, &patch, true).await {
+            Ok(version) => {
+                self.remember(rollout, version);
+                *self.saved.lock().unwrap_or_else(PoisonError::into_inner) = Some(gauged(status));
                 Ok(())
             }
             Err(kube::Error::Api(s)) if s.is_conflict() => Err(Error::Conflict(format!(
@@ -140,11 +143,23 @@ impl StatusStore for CrdStatusStore {
     }
 }
 
+/// The fields of `status` that the gauges show; kept for every save, so without the long lists.
+fn gauged(status: &CohortRolloutStatus) -> CohortRolloutStatus {
+    CohortRolloutStatus {
+        phase: status.phase,
+        current_step: status.current_step,
+        stage: status.stage.clone(),
+        last_progress_time: status.last_progress_time,
+        conditions: status.conditions.clone(),
+        ..CohortRolloutStatus::default()
+    }
+}
+
 /// Alerts as `events.k8s.io/v1` Events on the CohortRollout, shown by `kubectl describe` and
 /// `kubectl events`. Each alert is its own Event: merging repeats into a series would keep the first
 /// note ("step 1") while the rollout is at step 3.
 pub struct KubeEvents {
-    api: Api<Event>,
+    calls: Calls,
     regarding: ObjectReference,
     /// The reporting replica (pod name).
     instance: String,
@@ -161,8 +176,9 @@ impl KubeEvents {
         let namespace = rollout
             .namespace()
             .unwrap_or_else(|| client.default_namespace().to_string());
+        let api: Api<Event> = Api::namespaced(client.clone(), &namespace);
         KubeEvents {
-            api: Api::namespaced(client, &namespace),
+            calls: Calls::new(client, &api),
             regarding: rollout.object_ref(&()),
             instance: instance.to_string(),
             leadership,
@@ -193,10 +209,7 @@ impl KubeEvents {
             Error::Alert(format!("Kubernetes Event {reason} for {subject}: {e}"))
         };
         self.leadership.check().map_err(|e| failed(&e))?;
-        self.api
-            .create(&PostParams::default(), &event)
-            .await
-            .map_err(|e| failed(&e))?;
+        self.calls.create(&event).await.map_err(|e| failed(&e))?;
         Ok(())
     }
 }

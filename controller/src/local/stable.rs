@@ -4,7 +4,7 @@
 
 use cohort::RolloutState;
 use rollout::api::{CohortRolloutStatus, Condition, Phase};
-use rollout::apply::{prepare, push, record, was_not_applied, Pending};
+use rollout::apply::{prepare_all, push, record, was_not_applied, Change, Pending};
 use rollout::entry::{own_entry, owner_of};
 use rollout::ports::{Alert, AlertKind, AlertSink, ConfigStore, StatusStore};
 use rollout::report::{not_applied_text, now_applied_text};
@@ -82,10 +82,21 @@ where
     let recorded = status.config_generation;
     let was_waiting = waits_unapplied(previous.as_ref());
     status.phase = Phase::RolledBack;
-    let pushed = match prepare(&current, &entry, recorded) {
-        Pending::InForce => Ok(None),
-        Pending::Invalid(why) => Err(why),
-        Pending::Push(doc) => {
+    let change = Change {
+        entry,
+        recorded,
+        writer: rollout.namespace.to_string(),
+    };
+    let prepared = prepare_all(&current, &[&change]);
+    let pending = prepared
+        .pending
+        .into_iter()
+        .next()
+        .unwrap_or(Pending::InForce);
+    let pushed = match (pending, prepared.doc) {
+        (Pending::Invalid(why), _) => Err(why),
+        (Pending::InForce, _) | (Pending::Push, None) => Ok(None),
+        (Pending::Push, Some(doc)) => {
             if previous.as_ref().map(|p| p.phase) != Some(Phase::RolledBack) {
                 // The decision first: after a crash during the push it is not forgotten.
                 let pushing = format!("{}: rollback decided, pushing", why.message);
@@ -97,7 +108,8 @@ where
                 );
                 io.status.save(rollout.name, &status).await?;
             }
-            push(io.config, doc, &entry, recorded).await.map(Some)
+            let pushed = push(io.config, doc, &[&change]).await.into_iter().next();
+            pushed.map_or(Ok(None), |p| p.map(Some))
         }
     };
     let alert = match &pushed {

@@ -3,6 +3,7 @@
 //! fixture that plays the API server (`fixtures.rs`, the mock and object builders; `scenarios.rs`,
 //! one named `Scenario` per test that talks to the API server).
 
+mod batches;
 mod commands;
 mod controller;
 mod crd;

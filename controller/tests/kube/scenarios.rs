@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 
 // Each test file's conversations, in a file of the same name; `cluster` is the stateful API server
 // of the scenarios that run the whole controller.
+mod batches;
 mod cluster;
 mod commands;
 mod controller;
@@ -149,6 +150,14 @@ pub enum Scenario {
     /// As WasmPluginReappliedByAPerson, checkout on a TrafficExtension
     /// => resync::a_person_reapplying_the_traffic_extension_gets_the_entries_back_within_a_second
     TrafficExtensionReappliedByAPerson(Value),
+    /// First rounds of checkout, search and cart in one batch: the WasmPlugin read once and applied
+    /// once with the three entries
+    /// => batches::three_rollouts_changing_in_one_round_on_one_wasm_plugin_give_exactly_one_apply
+    /// and batches::rollouts_reconciled_together_share_one_batch_and_one_apply
+    ThreeFirstRoundsInOneApply,
+    /// As above, the apply failing (500): not applied, for each of the three
+    /// => batches::a_failed_apply_is_not_applied_for_any_rollout_of_the_batch
+    ThreeFirstRoundsApplyFails,
 }
 
 impl ApiServerVerifier {
@@ -249,6 +258,10 @@ impl ApiServerVerifier {
                 Scenario::TrafficExtensionReappliedByAPerson(example) => {
                     self.traffic_extension_reapplied_by_a_person(example).await
                 }
+                Scenario::ThreeFirstRoundsInOneApply => {
+                    self.three_first_rounds_in_one_apply().await
+                }
+                Scenario::ThreeFirstRoundsApplyFails => self.three_first_rounds_apply_fails().await,
                 Scenario::BothTargetsThenAbortOnTheRecordedWasmPlugin
                 | Scenario::BothTargetsAbortedThroughTheController => {
                     self.both_targets_then_abort_on_the_recorded_wasm_plugin()

@@ -1,5 +1,6 @@
 //! This rollout's entry for a step and a phase, and who owns it.
 
+use super::working::Working;
 use crate::api::{BucketingSpec, GuardrailSpec, Phase, Step, Target};
 use crate::plan;
 use cohort::{
@@ -19,6 +20,12 @@ pub fn own_entry<'a>(doc: &'a SluiceConfig, name: &str, owner: &str) -> Option<&
     doc.rollouts
         .iter()
         .find(|r| r.name == name)
+        .filter(|r| r.owner.as_deref().is_none_or(|o| o == owner))
+}
+
+/// [`own_entry`] in a document being merged into.
+pub fn own_entry_in<'v>(doc: &'v Working<'_>, name: &str, owner: &str) -> Option<&'v Rollout> {
+    doc.get(name)
         .filter(|r| r.owner.as_deref().is_none_or(|o| o == owner))
 }
 
@@ -94,6 +101,13 @@ pub fn owner_in(doc: &SluiceConfig, name: &str, ours: &str) -> String {
     doc.rollouts
         .iter()
         .find(|r| r.name == name)
+        .and_then(|r| r.owner.clone())
+        .unwrap_or_else(|| ours.to_string())
+}
+
+/// [`owner_in`] a document being merged into.
+pub fn entry_owner_in(doc: &Working<'_>, name: &str, ours: &str) -> String {
+    doc.get(name)
         .and_then(|r| r.owner.clone())
         .unwrap_or_else(|| ours.to_string())
 }

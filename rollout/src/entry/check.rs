@@ -2,7 +2,8 @@
 //! another CohortRollout's entry, an entry another one would shadow, and edits that would move users.
 
 use super::build::owned_entry;
-use super::order::{match_key, merge, shadowing};
+use super::order::match_key;
+use super::working::Working;
 use crate::api::{CohortRolloutStatus, MirrorStep, Phase, Step, Target};
 use crate::error::{Error, Result};
 use crate::plan;
@@ -20,15 +21,24 @@ pub fn check_entry(
     previous: Option<&CohortRolloutStatus>,
     current: &SluiceConfig,
 ) -> Result<()> {
+    check_entry_in(name, owner, target, steps, previous, &Working::new(current))
+}
+
+/// [`check_entry`] against a document being merged into.
+pub fn check_entry_in(
+    name: &str,
+    owner: &str,
+    target: &Target,
+    steps: &[Step],
+    previous: Option<&CohortRolloutStatus>,
+    current: &Working<'_>,
+) -> Result<()> {
     let entry = owned_entry(name, owner, target, &steps[0], Phase::Progressing);
-    check_compiles(&entry, current)?;
-    check_conflicts(current, &entry)?;
+    check_compiles(&entry, current.current())?;
+    check_conflicts_in(current, &entry)?;
     let live =
         |state: RolloutState| matches!(state, RolloutState::Progressing | RolloutState::Paused);
-    let existing = current
-        .rollouts
-        .iter()
-        .find(|r| r.name == name && live(r.state));
+    let existing = current.get(name).filter(|r| live(r.state));
     let serving = match previous.and_then(|p| Some((p, p.stage.clone()?))) {
         Some((p, stage)) => matches!(p.phase, Phase::Progressing | Phase::Paused)
             .then_some((p.current_step as usize, stage)),
@@ -61,10 +71,13 @@ pub fn check_entry(
 /// is never replaced, and an entry that another one, earlier in the document, would decide entirely
 /// is refused. Checked again by whoever re-merges into a re-read document.
 pub fn check_conflicts(current: &SluiceConfig, entry: &Rollout) -> Result<()> {
+    check_conflicts_in(&Working::new(current), entry)
+}
+
+/// [`check_conflicts`] against a document being merged into.
+pub fn check_conflicts_in(current: &Working<'_>, entry: &Rollout) -> Result<()> {
     let theirs = current
-        .rollouts
-        .iter()
-        .find(|r| r.name == entry.name)
+        .get(&entry.name)
         .and_then(|r| r.owner.as_deref())
         .filter(|o| Some(*o) != entry.owner.as_deref());
     if let Some(theirs) = theirs {
@@ -78,8 +91,7 @@ pub fn check_conflicts(current: &SluiceConfig, entry: &Rollout) -> Result<()> {
             ),
         ));
     }
-    let merged = merge(current, entry.clone());
-    if let Some(first) = shadowing(merged.as_ref().unwrap_or(current), &entry.name) {
+    if let Some(first) = current.shadowing(entry) {
         let (authority, prefix) = match_key(entry);
         return Err(Error::invalid(
             "spec.target.match",

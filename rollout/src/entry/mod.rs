@@ -7,10 +7,14 @@ mod build;
 mod check;
 mod namespace;
 mod order;
+mod working;
 
-pub use build::{own_entry, owned_entry, owner_in, owner_of, rollout_entry};
-pub use check::{check_conflicts, check_entry};
+pub use build::{
+    entry_owner_in, own_entry, own_entry_in, owned_entry, owner_in, owner_of, rollout_entry,
+};
+pub use check::{check_conflicts, check_conflicts_in, check_entry, check_entry_in};
 pub use namespace::{
     check_kind_namespace_allowed, check_namespace_allowed, ALLOWED_NAMESPACES_ANNOTATION,
 };
 pub use order::merge;
+pub use working::{in_order, Working};

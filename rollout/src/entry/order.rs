@@ -25,7 +25,7 @@ pub fn merge(current: &SluiceConfig, entry: Rollout) -> Option<SluiceConfig> {
 }
 
 /// (authority: 2 with a port, 1 a bare host, 0 any; path prefix length, `/` counting as none).
-fn specificity(r: &Rollout) -> (u8, usize) {
+pub(crate) fn specificity(r: &Rollout) -> (u8, usize) {
     let (authority, prefix) = match_key(r);
     let rank = match authority {
         None => 0,
@@ -59,15 +59,4 @@ fn has_port(authority: &str) -> bool {
         }
         None => false,
     }
-}
-
-/// The entry before `name` in `doc` that matches exactly the requests `name` matches: it decides every
-/// one of them, so `name` would never see a request.
-pub(crate) fn shadowing<'a>(doc: &'a SluiceConfig, name: &str) -> Option<&'a Rollout> {
-    let entry = doc.rollouts.iter().find(|r| r.name == name)?;
-    let key = match_key(entry);
-    doc.rollouts
-        .iter()
-        .take_while(|r| r.name != name)
-        .find(|r| match_key(r) == key)
 }

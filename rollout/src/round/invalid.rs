@@ -1,37 +1,64 @@
 //! A round with an invalid spec: nothing serving changes and status says why; a person's abort still
-//! works on the entry as it is, and a rollback whose push failed is pushed again until it lands.
+//! works on the entry as it is, and a rollback whose push failed is pushed again until it lands. The
+//! rolled-back entry rides on the batch's push like any other.
 
 use super::history;
-use super::types::{entry_name, save_if_changed, Io, Round, Target};
+use super::types::{entry_name, save_if_changed, Member, Target};
 use crate::analysis::{self, Judged, Window};
 use crate::api::{CheckStatus, CohortRolloutStatus, Phase, Verdict};
-use crate::apply::{self, Pending};
 use crate::command::Command;
-use crate::entry::{own_entry, owner_in, owner_of};
 use crate::error::Error;
 use crate::machine::Action;
 use crate::outbox;
 use crate::plan;
-use crate::ports::{AlertKind, AlertSink, ConfigStore, MetricsSource, StatusStore};
+use crate::ports::{AlertKind, AlertSink, MetricsSource, StatusStore};
 use crate::report::{alert, not_applied_text, now_applied_alert, rollback_message, set_condition};
-use cohort::{RolloutState, SluiceConfig};
+use cohort::{Rollout, RolloutState};
+
+/// What the checks left for a rollout whose spec they refused.
+pub(super) struct Refusal {
+    pub previous: Option<CohortRolloutStatus>,
+    pub error: Error,
+    /// Who owns the rollout's entry in the document read.
+    pub entry_owner: String,
+    /// Its own entry in force, by the name status recorded when it was pushed (an edit may have
+    /// renamed it).
+    pub own: Option<Rollout>,
+}
+
+/// An invalid spec's round, before the push.
+pub(super) struct Refused {
+    saved: Option<CohortRolloutStatus>,
+    status: CohortRolloutStatus,
+    error: Error,
+    breach: Option<String>,
+    aborted: bool,
+    in_mirror: bool,
+    /// The entry rolled back, to push.
+    pub rolled_back: Option<Rollout>,
+}
+
+impl Refused {
+    /// The generation its status records as applied.
+    pub fn recorded(&self) -> u64 {
+        self.status.config_generation
+    }
+}
 
 /// An invalid spec changes nothing that is serving and says so in status; a person's abort still
 /// works, on the entry as it is.
-pub(crate) async fn invalid_spec<M, C, S, A>(
-    io: &Io<'_, M, C, S, A>,
-    t: &Target<'_>,
-    round: &Round,
-    previous: Option<CohortRolloutStatus>,
-    current: SluiceConfig,
-    error: Error,
-) -> Error
-where
-    M: MetricsSource,
-    C: ConfigStore,
-    S: StatusStore,
-    A: AlertSink,
-{
+pub(super) async fn refuse<M: MetricsSource, S, A>(
+    metrics: &M,
+    m: &Member<'_, S, A>,
+    refusal: Refusal,
+) -> Refused {
+    let Refusal {
+        previous,
+        error,
+        entry_owner,
+        own,
+    } = refusal;
+    let (t, round) = (&m.target, m.round);
     let mut status = previous.clone().unwrap_or_default();
     let newly_invalid = !status
         .conditions
@@ -39,19 +66,12 @@ where
         .any(|c| c.type_ == "Progressing" && c.reason == "InvalidSpec");
     set_condition(&mut status, "False", "InvalidSpec", &error.to_string());
     status.observed_generation = t.generation;
-    status.entry_owner = Some(owner_in(
-        &current,
-        entry_name(t),
-        &owner_of(t.namespace, t.name),
-    ));
+    status.entry_owner = Some(entry_owner);
     let abort = round
         .command
         .as_ref()
         .filter(|(id, c)| *c == Command::Abort && status.last_command.as_deref() != Some(id));
-    // The entry in force, by the name recorded when it was pushed (an edit may have renamed it).
-    let recorded = status.entry.clone();
-    let name = recorded.as_deref().unwrap_or(entry_name(t));
-    let own = own_entry(&current, name, &owner_of(t.namespace, t.name));
+    let own = own.as_ref();
     let rolled_back_entry = || {
         own.map(|entry| {
             let mut entry = entry.clone();
@@ -87,7 +107,7 @@ where
     if serving && round.analyse && rolled_back.is_none() {
         // The stage in force still serves users: it is still watched, with the spec's checks
         // when they are usable, and rolled back on a breach.
-        breach = watch_stage(io, t, &mut status).await;
+        breach = watch_stage(metrics, t, &mut status).await;
         failed = history::failed_checks(&status.last_analysis);
         if breach.is_some() {
             status.phase = Phase::RolledBack;
@@ -114,30 +134,59 @@ where
         &message,
         round.now,
     );
-    let mut saved = previous.clone();
-    if let Err(e) = save_if_changed(io, t.name, &status, &mut saved).await {
-        return e;
+    Refused {
+        saved: previous,
+        status,
+        error,
+        breach,
+        aborted: abort.is_some(),
+        in_mirror,
+        rolled_back,
     }
-    let Some(entry) = rolled_back else {
-        outbox::deliver(io.alerts, &mut status, round.now).await;
-        if let Err(e) = save_if_changed(io, t.name, &status, &mut saved).await {
+}
+
+/// Saves what was decided before the rolled-back entry is pushed. On failure, the error of the save.
+pub(super) async fn before_push<S: StatusStore, A>(
+    m: &Member<'_, S, A>,
+    mut r: Refused,
+) -> Result<Refused, Error> {
+    save_if_changed(m.status, m.target.name, &r.status, &mut r.saved).await?;
+    Ok(r)
+}
+
+/// After the push (`pushed`: what became of the rolled-back entry, if there was one): status and the
+/// alerts say whether it landed. The round's error: the spec's, or a failed save's.
+pub(super) async fn finish<S: StatusStore, A: AlertSink>(
+    m: &Member<'_, S, A>,
+    r: Refused,
+    pushed: Option<Result<u64, String>>,
+) -> Error {
+    let (t, now) = (&m.target, m.round.now);
+    let Refused {
+        mut saved,
+        mut status,
+        error,
+        breach,
+        aborted,
+        in_mirror,
+        rolled_back,
+    } = r;
+    if rolled_back.is_none() {
+        outbox::deliver(m.alerts, &mut status, now).await;
+        if let Err(e) = save_if_changed(m.status, t.name, &status, &mut saved).await {
             return e;
         }
         return error;
-    };
-    let recorded = status.config_generation;
-    let pushed = match apply::prepare(&current, &entry, recorded) {
-        Pending::InForce => Ok(current.generation),
-        Pending::Push(doc) => apply::push(io.config, doc, &entry, recorded).await,
-        Pending::Invalid(why) => Err(why),
-    };
+    }
+    let pushed =
+        pushed.unwrap_or_else(|| Err("the document carrying it was not pushed".to_string()));
     match &pushed {
         Ok(generation) => {
             status.config_generation = *generation;
             let message = format!("generation {generation} in force");
-            apply::record(&mut status, Some(true), message);
+            crate::apply::record(&mut status, Some(true), message);
         }
-        Err(why) => apply::record(&mut status, Some(false), why.clone()),
+        Err(why) => crate::apply::record(&mut status, Some(false), why.clone()),
     }
     if let Some(why) = &breach {
         let reason = format!("{why} (the spec is invalid; the stage in force was still watched)");
@@ -150,8 +199,8 @@ where
         if let Err(why) = &pushed {
             alert.text = not_applied_text(t.name, &status, why);
         }
-        outbox::queue(&mut status, alert, round.now);
-    } else if abort.is_some() {
+        outbox::queue(&mut status, alert, now);
+    } else if aborted {
         let reason = "aborted by a person (the spec is invalid)";
         let reason = &if in_mirror {
             rollback_message(reason, true)
@@ -162,16 +211,16 @@ where
         if let Err(why) = &pushed {
             alert.text = not_applied_text(t.name, &status, why);
         }
-        outbox::queue(&mut status, alert, round.now);
+        outbox::queue(&mut status, alert, now);
     } else if pushed.is_ok() {
         let landed = now_applied_alert(t.name, t.namespace, &status);
-        outbox::queue(&mut status, landed, round.now);
+        outbox::queue(&mut status, landed, now);
     }
-    if let Err(e) = save_if_changed(io, t.name, &status, &mut saved).await {
+    if let Err(e) = save_if_changed(m.status, t.name, &status, &mut saved).await {
         return e;
     }
-    outbox::deliver(io.alerts, &mut status, round.now).await;
-    if let Err(e) = save_if_changed(io, t.name, &status, &mut saved).await {
+    outbox::deliver(m.alerts, &mut status, now).await;
+    if let Err(e) = save_if_changed(m.status, t.name, &status, &mut saved).await {
         return e;
     }
     error
@@ -179,8 +228,8 @@ where
 
 /// Analyses the stage in force with the spec's checks, if they are usable; `Some(why)` on a breach
 /// (a critical check failed, or the failed checks reached the threshold).
-async fn watch_stage<M: MetricsSource, C, S, A>(
-    io: &Io<'_, M, C, S, A>,
+async fn watch_stage<M: MetricsSource>(
+    metrics: &M,
     t: &Target<'_>,
     status: &mut CohortRolloutStatus,
 ) -> Option<String> {
@@ -195,11 +244,11 @@ async fn watch_stage<M: MetricsSource, C, S, A>(
         range: &range,
     };
     let judged = status.stage.as_ref().map_or(Judged::Canary, Judged::of);
-    let metrics = analysis::round_checks(t.spec, judged);
-    let checks = analysis::analyse(io.metrics, &metrics, &window, a.min_samples, judged).await;
+    let checked = analysis::round_checks(t.spec, judged);
+    let checks = analysis::analyse(metrics, &checked, &window, a.min_samples, judged).await;
     let failed: Vec<(&CheckStatus, bool)> = checks
         .iter()
-        .zip(&metrics)
+        .zip(&checked)
         .filter(|(c, _)| c.verdict == Verdict::Fail)
         .map(|(c, m)| (c, m.critical))
         .collect();

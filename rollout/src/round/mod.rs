@@ -1,28 +1,43 @@
-//! One round for one rollout, the same in Kubernetes and local mode: load status, apply a command or
-//! this interval's analysis to the state machine, save status, push the config for the resulting stage,
-//! alert. Everything outside is reached through the ports; whether to analyse is the caller's schedule.
+//! One round for the rollouts whose entries share one sluice config document, the same in Kubernetes
+//! and local mode: load each one's status, check each spec against the document, apply a command or
+//! this interval's analysis to the state machine, save status, push the document once with every
+//! rollout's entry for its resulting stage, alert. Everything outside is reached through the ports;
+//! whether to analyse is the caller's schedule.
+//!
+//! The document is read, merged into and compiled once per round however many rollouts share it
+//! (merging each rollout's entry into the whole document, a large city table included, and compiling
+//! it made a round cost the square of the rollouts). Each rollout is checked against the document
+//! with the entries of the rollouts before it merged, as if each had pushed in turn.
 
-use crate::analysis::{self, Judged, Window};
-use crate::api::{CohortRolloutStatus, Phase};
-use crate::apply::{self, Pending};
-use crate::entry::{check_entry, owned_entry, owner_in, owner_of};
+use crate::apply::{self, Change, Pending};
 use crate::error::{Error, Result};
-use crate::machine::{self, Action, CheckOutcome, State};
-use crate::outbox;
-use crate::plan;
-use crate::ports::{AlertKind, AlertSink, ConfigStore, MetricsSource, StatusStore};
-use crate::report::{
-    alert, alert_kind, alert_kind_of_phase, describe, long_hold, not_applied_text,
-    now_applied_alert, set_condition,
-};
+use crate::ports::{AlertSink, ConfigStore, MetricsSource, StatusStore};
+use cohort::SluiceConfig;
+use futures::stream::{self, StreamExt};
+use std::future::Future;
+use std::pin::Pin;
+mod check;
+mod decide;
 mod history;
 mod invalid;
+mod progress;
 mod types;
 
-use invalid::invalid_spec;
-use types::save_if_changed;
-pub use types::{entry_name, plugin_of, Io, Outcome, Round, Target, PUSH_RETRY_SECS};
+pub use types::{entry_name, plugin_of, Io, Member, Outcome, Round, Target, PUSH_RETRY_SECS};
 
+/// How many of a batch's rollouts talk to the stores at once (statuses, metrics, alerts).
+pub const IN_FLIGHT: usize = 64;
+
+/// Runs `steps`, at most [`IN_FLIGHT`] at a time; their outputs in order. Each is boxed, so that a
+/// large batch neither holds nor copies every rollout's future at once.
+async fn each<T, F: Future<Output = T>>(steps: impl Iterator<Item = F>) -> Vec<T> {
+    // Collected before the first await: a stream over the caller's closures would not be `Send`
+    // for the borrow checker (a spawned batch must be).
+    let steps: Vec<Pin<Box<F>>> = steps.map(Box::pin).collect();
+    stream::iter(steps).buffered(IN_FLIGHT).collect().await
+}
+
+/// One round for one rollout: a batch of one.
 pub async fn reconcile<M, C, S, A>(
     io: &Io<'_, M, C, S, A>,
     t: &Target<'_>,
@@ -34,237 +49,195 @@ where
     S: StatusStore,
     A: AlertSink,
 {
-    let previous = io.status.load(t.name).await?;
-    let current = match io.config.load().await {
-        Ok(current) => current,
-        // The target refuses this rollout (e.g. a WasmPlugin of another namespace that does not
-        // allow it): say so in status, like any invalid spec.
-        Err(error @ Error::InvalidSpec { .. }) => {
-            let mut status = previous.clone().unwrap_or_default();
-            set_condition(&mut status, "False", "InvalidSpec", &error.to_string());
-            status.observed_generation = t.generation;
-            if previous.as_ref() != Some(&status) {
-                io.status.save(t.name, &status).await?;
-            }
-            return Err(error);
-        }
-        Err(error) => return Err(error),
+    let member = Member {
+        target: *t,
+        round,
+        status: io.status,
+        alerts: io.alerts,
     };
-    let checked = plan::steps(t.spec)
-        .and_then(|steps| Ok((plan::policy(t.spec, &steps)?, steps)))
-        .and_then(|(policy, steps)| {
-            check_same_target(t, previous.as_ref())?;
-            let target = &t.spec.target;
-            let owner = owner_of(t.namespace, t.name);
-            check_entry(
-                entry_name(t),
-                &owner,
-                target,
-                &steps,
-                previous.as_ref(),
-                &current,
-            )?;
-            Ok((policy, steps))
-        });
-    let (policy, steps) = match checked {
-        Ok(ok) => ok,
-        Err(error) => return Err(invalid_spec(io, t, round, previous, current, error).await),
-    };
-    let (state, started) = match &previous {
-        Some(p) if p.stage.is_some() => (State::recorded(p, steps.len()), false),
-        _ => (State::start(round.now), true),
-    };
-    let mut status = previous.clone().unwrap_or_default();
-    let mut action = started.then_some(Action::Advance);
-    let mut next = state;
-    let mut failed = String::new();
-
-    let fresh_command = round
-        .command
-        .as_ref()
-        .filter(|(id, _)| status.last_command.as_deref() != Some(id.as_str()));
-    if let Some((id, command)) = fresh_command {
-        let (s, a) = machine::next(state, &policy, &[], Some(*command), round.now);
-        (next, action) = (s, Some(a));
-        status.last_command = Some(id.clone());
-    } else if round.analyse && !started && matches!(state.phase, Phase::Progressing | Phase::Paused)
-    {
-        // Paused is still watched: its stage still serves users.
-        let range = plan::query_range(t.spec)?;
-        let window = Window {
-            rollout: entry_name(t),
-            range: &range,
-        };
-        // In a mirror step the checks judge the copies the canary answered: no user is in it.
-        let judged = Judged::of(&steps[state.step]);
-        let metrics = analysis::round_checks(t.spec, judged);
-        let min_samples = t.spec.analysis.min_samples;
-        let checks = analysis::analyse(io.metrics, &metrics, &window, min_samples, judged).await;
-        let outcomes: Vec<CheckOutcome> = checks
-            .iter()
-            .zip(&metrics)
-            .map(|(c, m)| analysis::outcome(m, c))
-            .collect();
-        let (s, a) = machine::next(state, &policy, &outcomes, None, round.now);
-        failed = history::failed_checks(&checks);
-        (next, action) = (s, Some(history::naming_failures(a, &failed)));
-        status.last_analysis = checks;
-    }
-
-    // Status is saved before the config is pushed: after a crash between the two, the next round
-    // pushes the recorded stage again, never an older one. The merged document is compiled first, so
-    // that status never records as pushed what the filter would refuse.
-    let stage = steps[next.step].clone();
-    let owner = owner_of(t.namespace, t.name);
-    let entry = owned_entry(entry_name(t), &owner, &t.spec.target, &stage, next.phase);
-    let recorded = previous.as_ref().map_or(0, |p| p.config_generation);
-    let pending = apply::prepare(&current, &entry, recorded);
-    status.phase = next.phase;
-    status.current_step = next.step as u32;
-    status.stage = Some(stage);
-    status.failed_checks = next.failed_checks;
-    status.consecutive_errors = next.consecutive_errors;
-    status.last_progress_time = next.last_progress;
-    status.at_gate = next.at_gate;
-    status.observed_generation = t.generation;
-    status.entry = Some(entry_name(t).to_string());
-    let (kind, resource) = plugin_of(t)?;
-    status.record_config_resource(kind, resource);
-    status.entry_owner = Some(owner_in(
-        &current,
-        entry_name(t),
-        &owner_of(t.namespace, t.name),
-    ));
-    let (cond_status, reason, message) = describe(action.as_ref(), next, &steps);
-    let before = previous.as_ref().filter(|_| !started).map(|p| p.phase);
-    history::record(
-        &mut status,
-        before,
-        action.as_ref(),
-        &failed,
-        &message,
-        round.now,
-    );
-    // A round that decided nothing (a push retry, an alert delivery, waiting for the interval) keeps
-    // the reason of the last decision, unless that was an invalid spec the spec no longer has.
-    let keep = status
-        .conditions
-        .iter()
-        .any(|c| c.type_ == "Progressing" && c.reason != "InvalidSpec");
-    if action.is_some() || !keep {
-        set_condition(&mut status, cond_status, reason, &message);
-    }
-    let long_hold = long_hold(&mut status, action.as_ref(), &policy, next, round.now);
-    match &pending {
-        Pending::InForce => {
-            status.config_generation = status.config_generation.max(current.generation);
-            let message = format!("generation {} in force", status.config_generation);
-            apply::record(&mut status, Some(true), message);
-        }
-        // `configGeneration` stays the last one applied until this push lands. A retry of a push
-        // known to fail keeps saying so (and writes nothing when nothing changed).
-        Pending::Push(doc) if !apply::was_not_applied(Some(&status)) => {
-            let message = format!("pushing generation {}", doc.generation);
-            apply::record(&mut status, None, message);
-        }
-        Pending::Push(_) => {}
-        Pending::Invalid(why) => apply::record(&mut status, Some(false), why.clone()),
-    }
-    // Alerts decided now wait in the outbox, saved with the decision: a crash before delivery loses
-    // none. The action's alert is rewritten below if its push fails.
-    let action_alert = action.as_ref().and_then(alert_kind).map(|kind| {
-        let mut alert = alert(t.name, t.namespace, &status, kind, &message);
-        if let Pending::Invalid(why) = &pending {
-            alert.text = not_applied_text(t.name, &status, why);
-        }
-        outbox::queue(&mut status, alert, round.now);
-        status.outbox.len() - 1
-    });
-    if let Some(held) = long_hold {
-        let held = alert(t.name, t.namespace, &status, AlertKind::Hold, &held);
-        outbox::queue(&mut status, held, round.now);
-    }
-    let mut saved = previous.clone();
-    save_if_changed(io, t.name, &status, &mut saved).await?;
-    let failure = match pending {
-        Pending::InForce => None,
-        Pending::Invalid(why) => Some(why),
-        Pending::Push(doc) => {
-            let pushed = apply::push(io.config, doc, &entry, recorded).await;
-            match &pushed {
-                Ok(generation) => {
-                    status.config_generation = *generation;
-                    let message = format!("generation {generation} in force");
-                    apply::record(&mut status, Some(true), message);
-                }
-                Err(why) => {
-                    apply::record(&mut status, Some(false), why.clone());
-                    // Any alert of this decision still waiting (this round's, or one left by a
-                    // round cut short) says it is not applied.
-                    let text = not_applied_text(t.name, &status, why);
-                    let kind = alert_kind_of_phase(status.phase);
-                    for queued in status.outbox.iter_mut().filter(|q| q.alert.kind == kind) {
-                        queued.alert.text.clone_from(&text);
-                    }
-                }
-            }
-            pushed.err()
-        }
-    };
-    let applied = failure.is_none();
-    if action_alert.is_none() && applied && apply::was_not_applied(previous.as_ref()) {
-        // A retry landed what an earlier round decided: say so, as loudly as the failure.
-        let landed = now_applied_alert(t.name, t.namespace, &status);
-        outbox::queue(&mut status, landed, round.now);
-    }
-    outbox::deliver(io.alerts, &mut status, round.now).await;
-    save_if_changed(io, t.name, &status, &mut saved).await?;
-    let status_written = saved != previous;
-    if let Some(why) = &failure {
-        tracing::warn!(
-            rollout = t.name,
-            "{} NOT APPLIED: {why}",
-            apply::decision_words(&status)
-        );
-    }
-    let retry_in_secs = if applied {
-        outbox::next_due(&status, round.now)
-    } else {
-        Some(PUSH_RETRY_SECS)
-    };
-    Ok(Outcome {
-        action,
-        status,
-        status_written,
-        command_applied: fresh_command.is_some(),
-        config_applied: applied,
-        retry_in_secs,
-    })
+    let outcomes = reconcile_batch(io.metrics, io.config, std::slice::from_ref(&member)).await;
+    outcomes
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| Err(Error::Status("the round ended without an outcome".into())))
 }
 
-/// While a stage serves, the rollout's entry stays where it is: a new WasmPlugin or entry name would
-/// leave the entry in force serving with nothing watching it.
-fn check_same_target(t: &Target<'_>, previous: Option<&CohortRolloutStatus>) -> Result<()> {
-    let (kind, now) = plugin_of(t)?;
-    let Some(p) = previous.filter(|p| matches!(p.phase, Phase::Progressing | Phase::Paused)) else {
-        return Ok(());
-    };
-    let moved = |field: &str, was: &str, now: String| {
-        Error::invalid(
-            field,
-            now,
-            format!(
-                "the entry in force is {was:?}: moving a rollout mid-rollout would leave it serving \
-                 unwatched; revert this change, abort, then move it"
-            ),
-        )
-    };
-    if let Some((was_kind, was)) = p.config_resource().filter(|&r| r != (kind, now.as_str())) {
-        let was = format!("{} {was}", was_kind.kind());
-        return Err(moved(kind.field(), &was, format!("{} {now}", kind.kind())));
+use progress::Progress::{self, Decided, Done, Loaded, Passed, Refused, Refusing, Unadmitted};
+
+/// One round for each of `members`, whose entries all live in the document of `config`: one read, one
+/// compile and at most one push for all of them. An outcome per member, in order.
+pub async fn reconcile_batch<M, C, S, A>(
+    metrics: &M,
+    config: &C,
+    members: &[Member<'_, S, A>],
+) -> Vec<Result<Outcome>>
+where
+    M: MetricsSource,
+    C: ConfigStore,
+    S: StatusStore,
+    A: AlertSink,
+{
+    let loaded = each(members.iter().map(|m| m.status.load(m.target.name))).await;
+    let progress: Vec<Progress> = loaded
+        .into_iter()
+        .map(|r| r.map_or_else(|e| Done(Err(e)), Loaded))
+        .collect();
+    if progress.iter().all(|p| matches!(p, Done(_))) {
+        return outcomes(progress);
     }
-    if let Some(was) = p.entry.as_deref().filter(|e| *e != entry_name(t)) {
-        return Err(moved("spec.target.rollout", was, entry_name(t).to_string()));
+    let current = match config.load().await {
+        Ok(current) => current,
+        Err(error) => {
+            let refused = members.iter().zip(progress).map(|(m, p)| {
+                let error = error.clone();
+                async move {
+                    match p {
+                        Loaded(previous) => check::refused_target(m, previous, error).await,
+                        other => other,
+                    }
+                }
+            });
+            return outcomes(each(refused).await);
+        }
+    };
+    let progress = check::check_all(config, members, progress, &current);
+    let progress = each(members.iter().zip(progress).map(|(m, p)| async move {
+        match p {
+            Unadmitted(previous, error) => check::refused_target(m, previous, error).await,
+            Passed(checked) => match decide::decide(metrics, m, *checked).await {
+                Ok(decided) => Decided(Box::new(decided)),
+                Err(e) => Done(Err(e)),
+            },
+            Refusing(refusal) => Refused(Box::new(invalid::refuse(metrics, m, *refusal).await)),
+            other => other,
+        }
+    }))
+    .await;
+
+    // Every entry decided goes into one document, compiled once.
+    let mut changes: Vec<Change> = Vec::new();
+    let mut change_of: Vec<Option<usize>> = Vec::with_capacity(members.len());
+    for (m, p) in members.iter().zip(&progress) {
+        let entry = match p {
+            Decided(d) => Some((d.entry.clone(), d.recorded)),
+            Refused(r) => r.rolled_back.clone().map(|e| (e, r.recorded())),
+            _ => None,
+        };
+        change_of.push(entry.map(|(entry, recorded)| {
+            let writer = m.target.namespace.to_string();
+            changes.push(Change {
+                entry,
+                recorded,
+                writer,
+            });
+            changes.len() - 1
+        }));
     }
-    Ok(())
+    let prepared = apply::prepare_all(&current, &changes.iter().collect::<Vec<_>>());
+    let pending: Vec<Option<Pending>> = change_of
+        .iter()
+        .map(|c| c.map(|c| prepared.pending[c].clone()))
+        .collect();
+    let (in_force, pushing) = (
+        current.generation,
+        prepared.doc.as_ref().map(|d| d.generation),
+    );
+    let progress = each(members.iter().zip(progress).zip(&pending).map(
+        |((m, p), pending)| async move {
+            match (p, pending) {
+                (Decided(d), Some(pending)) => {
+                    let pushing = pushing.unwrap_or(in_force);
+                    match decide::before_push(m, *d, pending, in_force, pushing).await {
+                        Ok(d) => Decided(Box::new(d)),
+                        Err(e) => Done(Err(e)),
+                    }
+                }
+                (Refused(r), _) => match invalid::before_push(m, *r).await {
+                    Ok(r) => Refused(Box::new(r)),
+                    Err(e) => Done(Err(e)),
+                },
+                (other, _) => other,
+            }
+        },
+    ))
+    .await;
+
+    // Only entries whose status was saved ride on the push.
+    let riding: Vec<usize> = (0..members.len())
+        .filter(|&i| matches!(progress[i], Decided(_) | Refused(_)))
+        .filter(|&i| pending[i] == Some(Pending::Push))
+        .filter_map(|i| change_of[i])
+        .collect();
+    let pushed = push_riding(config, &current, &changes, &riding, prepared).await;
+    let finished = members.iter().zip(progress).enumerate().map(|(i, (m, p))| {
+        let pushed = match (&pending[i], change_of[i]) {
+            (Some(Pending::InForce), _) => Some(Ok(in_force)),
+            (Some(Pending::Invalid(why)), _) => Some(Err(why.clone())),
+            (Some(Pending::Push), Some(c)) => pushed[c].clone(),
+            _ => None,
+        };
+        let pending = pending[i].clone();
+        async move {
+            match (p, pending) {
+                (Decided(d), Some(pending)) => Done(decide::finish(m, *d, pending, pushed).await),
+                (Refused(r), _) => Done(Err(invalid::finish(m, *r, pushed).await)),
+                (other, _) => other,
+            }
+        }
+    });
+    outcomes(each(finished).await)
+}
+
+/// Pushes the document once for the `riding` changes (those whose status was saved; when a save
+/// failed, the document is merged again without that entry, under the generation status announced).
+/// What became of each change, by index.
+async fn push_riding<C: ConfigStore>(
+    config: &C,
+    current: &SluiceConfig,
+    changes: &[Change],
+    riding: &[usize],
+    prepared: apply::Prepared,
+) -> Vec<Option<Result<u64, String>>> {
+    let mut pushed: Vec<Option<Result<u64, String>>> = vec![None; changes.len()];
+    let (Some(doc), false) = (prepared.doc, riding.is_empty()) else {
+        return pushed;
+    };
+    let prepared_riding = prepared.pending.iter().filter(|p| **p == Pending::Push);
+    let (doc, riding) = if prepared_riding.count() == riding.len() {
+        (Some(doc), riding.to_vec())
+    } else {
+        let subset: Vec<&Change> = riding.iter().map(|&c| &changes[c]).collect();
+        let again = apply::prepare_all(current, &subset);
+        let mut still = Vec::with_capacity(riding.len());
+        for (&c, pending) in riding.iter().zip(again.pending) {
+            match pending {
+                Pending::Push => still.push(c),
+                Pending::InForce => pushed[c] = Some(Ok(current.generation)),
+                Pending::Invalid(why) => pushed[c] = Some(Err(why)),
+            }
+        }
+        let doc = again.doc.map(|mut d| {
+            d.generation = doc.generation;
+            d
+        });
+        (doc, still)
+    };
+    let Some(doc) = doc else {
+        return pushed;
+    };
+    let on_it: Vec<&Change> = riding.iter().map(|&c| &changes[c]).collect();
+    for (&c, result) in riding.iter().zip(apply::push(config, doc, &on_it).await) {
+        pushed[c] = Some(result);
+    }
+    pushed
+}
+
+fn outcomes(progress: Vec<Progress>) -> Vec<Result<Outcome>> {
+    progress
+        .into_iter()
+        .map(|p| match p {
+            Done(outcome) => outcome,
+            _ => Err(Error::Status("the round stopped before its end".into())),
+        })
+        .collect()
 }

@@ -8,12 +8,22 @@ use crate::machine::Action;
 use crate::ports::StatusStore;
 
 /// The rollout being reconciled.
+#[derive(Clone, Copy)]
 pub struct Target<'a> {
     pub name: &'a str,
     pub namespace: &'a str,
     pub spec: &'a CohortRolloutSpec,
     /// `metadata.generation`, reported back as `observedGeneration`.
     pub generation: Option<i64>,
+}
+
+/// One rollout of a batch (the rollouts whose entries share one document): what its round is asked
+/// to do, and its own status and alerts.
+pub struct Member<'a, S, A> {
+    pub target: Target<'a>,
+    pub round: &'a Round,
+    pub status: &'a S,
+    pub alerts: &'a A,
 }
 
 pub struct Io<'a, M, C, S, A> {
@@ -70,14 +80,14 @@ pub fn entry_name<'a>(t: &'a Target<'_>) -> &'a str {
 }
 
 /// Saves `status` unless it equals what was last saved.
-pub(crate) async fn save_if_changed<M, C, S: StatusStore, A>(
-    io: &Io<'_, M, C, S, A>,
+pub(crate) async fn save_if_changed<S: StatusStore>(
+    store: &S,
     name: &str,
     status: &CohortRolloutStatus,
     saved: &mut Option<CohortRolloutStatus>,
 ) -> Result<()> {
     if saved.as_ref() != Some(status) {
-        io.status.save(name, status).await?;
+        store.save(name, status).await?;
         *saved = Some(status.clone());
     }
     Ok(())
