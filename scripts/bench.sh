@@ -16,7 +16,7 @@ echo "== native benchmark: cohort::decide"
 cargo run --release --locked -q -p sluice-bench --bin decide-bench
 
 echo
-echo "== controller benchmark: 1,000 CohortRollouts"
+echo "== controller benchmark: 100, 1,000 and 10,000 CohortRollouts (real round, client and stores; 10,000-city configs)"
 cargo run --release --locked -q -p sluice-bench --bin rollouts-bench
 
 echo
