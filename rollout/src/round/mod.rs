@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::ports::{AlertSink, ConfigStore, MetricsSource, StatusStore};
 use cohort::SluiceConfig;
 use futures::stream::{self, StreamExt};
+use futures::FutureExt;
 use std::future::Future;
 use std::pin::Pin;
 mod check;
@@ -29,12 +30,22 @@ pub use types::{entry_name, plugin_of, Io, Member, Outcome, Round, Target, PUSH_
 pub const IN_FLIGHT: usize = 64;
 
 /// Runs `steps`, at most [`IN_FLIGHT`] at a time; their outputs in order. Each is boxed, so that a
-/// large batch neither holds nor copies every rollout's future at once.
+/// large batch neither holds nor copies every rollout's future at once. A step that finishes frees
+/// its place at once: a slow rollout (a query that hangs) never holds up the ones queued behind it,
+/// which would otherwise run out of the round's analysis budget waiting.
 async fn each<T, F: Future<Output = T>>(steps: impl Iterator<Item = F>) -> Vec<T> {
     // Collected before the first await: a stream over the caller's closures would not be `Send`
     // for the borrow checker (a spawned batch must be).
-    let steps: Vec<Pin<Box<F>>> = steps.map(Box::pin).collect();
-    stream::iter(steps).buffered(IN_FLIGHT).collect().await
+    let steps: Vec<Pin<Box<_>>> = steps
+        .enumerate()
+        .map(|(index, step)| Box::pin(step.map(move |output| (index, output))))
+        .collect();
+    let mut done: Vec<(usize, T)> = stream::iter(steps)
+        .buffer_unordered(IN_FLIGHT)
+        .collect()
+        .await;
+    done.sort_unstable_by_key(|(index, _)| *index);
+    done.into_iter().map(|(_, output)| output).collect()
 }
 
 /// One round for one rollout: a batch of one.
