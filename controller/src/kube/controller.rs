@@ -1,7 +1,9 @@
-//! The CohortRollout controller: each change or requeue of a CohortRollout runs one
-//! `rollout::round::reconcile` against the Kubernetes stores, on the schedule of `crate::schedule`;
-//! a new CohortRollout first gets its finalizer, a deleted one sends its users to stable (`finalizer`).
-//! Each reconcile ends within the round deadline, and writes only while this replica leads.
+//! The CohortRollout controller: each change or requeue of a CohortRollout joins the batch of its
+//! WasmPlugin or TrafficExtension (`batches`), which runs `rollout::round::reconcile_batch` against the
+//! Kubernetes stores, on the schedule of `crate::schedule`; a new CohortRollout first gets its
+//! finalizer, a deleted one sends its users to stable (`finalizer`). Each batch's round ends within the
+//! round deadline (a reconcile may also wait the gather and the batch before it), and every write
+//! checks that this replica leads.
 
 use super::commands::command_of;
 use super::deadline::{analysis_budget, MetricsWithin};

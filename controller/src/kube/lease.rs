@@ -41,8 +41,9 @@ impl LeaseSettings {
         }
     }
 
-    /// How long one reconcile may take: shorter than the renew deadline, so a round is over (or cut
-    /// off) before a hold it started under could lapse unnoticed; each write checks the hold as well.
+    /// How long one batch's round may take: shorter than the renew deadline, so a round is over (or
+    /// cut off) before a hold it started under could lapse unnoticed; each write checks the hold as
+    /// well, which is what keeps a deposed leader from writing.
     pub fn round_deadline(&self) -> Duration {
         self.renew_deadline * 4 / 5
     }
