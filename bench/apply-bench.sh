@@ -84,6 +84,10 @@ q, a = statistics.median(quiet), statistics.median(applied)
 print(f"{cities:<8} {q:9.2f} ms {a:9.2f} ms {a - q:7.2f} ms {goal:5.0f} ms   "
       f"apply runs: {' '.join(f'{x:.1f}' for x in applied)}")
 PY
+  memory=$(curl -s "http://127.0.0.1:$sluice_admin/stats?filter=sluice_wasm_memory_bytes" |
+    awk -F': ' '{print $2; exit}')
+  echo "         linear memory of the largest VM after these applies: $((memory / 1024)) KiB" \
+    "(goal at 10,000 cities: 2048 KiB)"
   kill "${pids[-1]}" 2>/dev/null || true
   wait "${pids[-1]}" 2>/dev/null || true
 done

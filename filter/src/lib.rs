@@ -38,9 +38,8 @@ const MIRROR_TICK: std::time::Duration = std::time::Duration::from_millis(10);
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
-    std::panic::set_hook(Box::new(|info| {
-        let _ = proxy_wasm::hostcalls::log(LogLevel::Critical, &format!("sluice: panic: {info}"));
-    }));
+    // No panic hook: the module is built with panic = "immediate-abort" (scripts/build-wasm.sh), so
+    // a panic traps at once and Envoy logs the trap; clippy denies the calls that could panic.
     proxy_wasm::set_root_context(|id| -> Box<dyn RootContext> {
         Box::new(SluiceRoot { id, active: None, guardrail_tick_ms: 0, closing: false })
     });
