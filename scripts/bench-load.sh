@@ -201,3 +201,6 @@ echo
 for v in "${variants[@]}"; do
   [ "$v" = no-wasm ] || echo "$v: ${module[$v]} $(stat -c %s "${module[$v]}") bytes"
 done
+size=$(stat -c %s dist/sluice_filter.wasm)
+echo "sluice .wasm after wasm-opt: $size bytes (goal <= 153600, 150 KiB:" \
+  "$([ "$size" -le 153600 ] && echo met || echo "MISSED by $(((size - 153600) / 1024)) KiB"); 400,073 before issue 12)"

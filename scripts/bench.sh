@@ -17,7 +17,7 @@ cargo run --release --locked -q -p sluice-bench --bin decide-bench
 
 echo
 echo "== controller benchmark: 100, 1,000 and 10,000 CohortRollouts (real round, client and stores; 10,000-city configs)"
-cargo run --release --locked -q -p sluice-bench --bin rollouts-bench
+cargo run --release --locked -q -p sluice-bench --bin rollouts-bench -- --baseline
 
 echo
 echo "== config compile cost: each list doubled up to its limit (linear = ratio ~2)"

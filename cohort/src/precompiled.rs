@@ -56,6 +56,29 @@ pub fn precompiled_form(
     Some(form)
 }
 
+/// How many bytes a form starts with that name its document (magic, digest, length): a VM can keep
+/// them under a small key of their own and read the whole form only when they match its document.
+pub const FORM_PREFIX: usize = 8 + 16 + 8;
+
+/// Whether `prefix`, the start of a form, names exactly `document`.
+pub fn is_form_for(document: &[u8], prefix: &[u8]) -> bool {
+    let Some((magic, rest)) = prefix.split_first_chunk::<8>() else {
+        return false;
+    };
+    let Some((stored_digest, rest)) = rest.split_first_chunk::<16>() else {
+        return false;
+    };
+    let Some((length, _)) = rest.split_first_chunk::<8>() else {
+        return false;
+    };
+    magic == MAGIC
+        && u64::from_le_bytes(*length) == document.len() as u64
+        && stored_digest
+            .chunks_exact(8)
+            .zip(digest(document))
+            .all(|(stored, lane)| *stored == lane.to_le_bytes())
+}
+
 /// `document` compiled with the city table of `form`, when `form` was made for exactly `document`;
 /// `None` otherwise, and then the caller compiles `document` itself. The form's records become the
 /// table's without a second copy.

@@ -3,7 +3,7 @@
 //! instead of parsing and hashing every city while its requests wait (`cohort::precompiled`).
 
 use crate::shared_window::SharedData;
-use cohort::precompiled::{from_precompiled, precompiled_form};
+use cohort::precompiled::{from_precompiled, is_form_for, precompiled_form, FORM_PREFIX};
 use cohort::{parse, CompiledConfig};
 
 /// Where a VM's compiled config came from, for its log line.
@@ -20,6 +20,13 @@ pub fn table_key(plugin: &str) -> String {
     format!("sluice/{plugin}/city-table")
 }
 
+/// The key of the start of that table's form, naming the document it was compiled for: a VM reads
+/// the whole table only when it is for its document (a table is hundreds of KB, and a VM's linear
+/// memory never shrinks).
+pub fn prefix_key(plugin: &str) -> String {
+    format!("sluice/{plugin}/city-table-for")
+}
+
 /// `document` compiled, with the city table another VM shared for exactly this document when there
 /// is one; otherwise compiled here, and the table shared for the VMs that configure next.
 pub fn compile(
@@ -27,16 +34,27 @@ pub fn compile(
     plugin: &str,
     document: &[u8],
 ) -> cohort::Result<(CompiledConfig, Source)> {
-    let key = table_key(plugin);
-    if let (Some(form), _) = store.get(&key) {
-        if let Some(config) = from_precompiled(document, form) {
-            return Ok((config, Source::Loaded));
+    let (key, prefix) = (table_key(plugin), prefix_key(plugin));
+    if let (Some(shared_prefix), _) = store.get(&prefix) {
+        if is_form_for(document, &shared_prefix) {
+            if let (Some(form), _) = store.get(&key) {
+                if let Some(config) = from_precompiled(document, form) {
+                    return Ok((config, Source::Loaded));
+                }
+            }
         }
     }
     let mut doc = parse(document)?;
     let config = CompiledConfig::compile(&doc)?;
-    if let Some(form) = precompiled_form(document, &mut doc, &config) {
-        store.set(&key, &form, None);
+    match precompiled_form(document, &mut doc, &config) {
+        Some(form) => {
+            store.set(&key, &form, None);
+            store.set(&prefix, form.get(..FORM_PREFIX).unwrap_or_default(), None);
+        }
+        // Nothing to share: no VM may take an older document's table for this one.
+        None => {
+            store.set(&prefix, &[], None);
+        }
     }
     Ok((config, Source::Compiled))
 }

@@ -3,7 +3,7 @@
 //! a different document is compiled afresh, and an invalid one is refused whatever is shared.
 
 use cohort::{decide, RequestFacts};
-use sluice_filter::shared_config::{compile, table_key, Source};
+use sluice_filter::shared_config::{compile, prefix_key, table_key, Source};
 use sluice_filter::shared_window::SharedData;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -80,4 +80,26 @@ fn an_invalid_document_is_refused_even_with_a_table_shared() {
         .replace("\"percent\": 100", "\"percent\": 101");
     let error = compile(&store, "shop", invalid.as_bytes()).unwrap_err();
     assert!(error.to_string().contains("percent"), "{error}");
+}
+
+#[test]
+fn a_document_without_cities_withdraws_the_table_an_older_one_shared() {
+    let store = Store::default();
+    let with_cities = document(60_000);
+    compile(&store, "shop", &with_cities).unwrap();
+    assert_eq!(
+        store.0.borrow()[&prefix_key("shop")].len(),
+        cohort::precompiled::FORM_PREFIX
+    );
+    let without = br#"{"generation": 2, "rollouts": [{"name": "shop", "stage": {"percent": 5}}]}"#;
+    assert_eq!(
+        compile(&store, "shop", without).unwrap().1,
+        Source::Compiled
+    );
+    assert!(store.0.borrow()[&prefix_key("shop")].is_empty());
+    // The older document's table is no longer offered, even for that document.
+    assert_eq!(
+        compile(&store, "shop", &with_cities).unwrap().1,
+        Source::Compiled
+    );
 }

@@ -129,6 +129,14 @@ fn run_child(
     })
 }
 
+fn verdict(met: bool) -> &'static str {
+    if met {
+        "met"
+    } else {
+        "MISSED"
+    }
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(0.0)
@@ -235,18 +243,23 @@ fn report(rounds: usize, repeats: usize, baseline: bool) -> Result<(), String> {
     }
     let ratio = per_rollout.get(&1_000).copied().unwrap_or(0.0)
         / per_rollout.get(&100).copied().unwrap_or(f64::INFINITY);
-    println!("per-rollout cost ratio 1,000/100: {ratio:.2}   (goal <= 1.3; linear = 1.0)");
+    println!(
+        "per-rollout cost ratio 1,000/100: {ratio:.2}   (goal <= 1.3: {}; linear = 1.0)",
+        verdict(ratio <= 1.3)
+    );
     if let Some(f) = batched.get(&(10_000, 10)) {
         let (cpu, _, own) = f.cpu();
         println!(
-            "10,000 rollouts: CPU per round {:.2} s (controller alone {:.2} s)   (goal <= 1 s)",
+            "10,000 rollouts: CPU per round {:.2} s (controller alone {:.2} s)   (goal <= 1 s: {})",
             cpu / 1e3,
-            own / 1e3
+            own / 1e3,
+            verdict(cpu <= 1e3)
         );
         println!(
-            "10,000 rollouts: peak RSS {:.1} MiB, of which {:.1} MiB the API server's copies   (goal <= 100 MB)",
+            "10,000 rollouts: peak RSS {:.1} MiB, of which {:.1} MiB the API server's copies   (goal <= 100 MB: {})",
             median(f.peak_mib.clone()),
-            median(f.stored_mib.clone())
+            median(f.stored_mib.clone()),
+            verdict(median(f.peak_mib.clone()) * 1.048_576 <= 100.0)
         );
     }
     let most = batched
@@ -255,7 +268,10 @@ fn report(rounds: usize, repeats: usize, baseline: bool) -> Result<(), String> {
         .max()
         .copied()
         .unwrap_or(0);
-    println!("applies per WasmPlugin per round: at most {most}, every rollout changed   (goal 1)");
+    println!(
+        "applies per WasmPlugin per round: at most {most}, every rollout changed   (goal 1: {})",
+        verdict(most <= 1)
+    );
     match before {
         Some(before) => {
             println!("baseline: one round per rollout (before batching), 1 round per run:");
