@@ -11,112 +11,97 @@ use crate::schema::SluiceConfig;
 
 /// Names the layout; a filter of another version finds a different one and compiles itself.
 const MAGIC: &[u8; 8] = b"sluice\x01\x01";
-/// Magic, the document's digest (16), then seven little-endian u64: document length, the `cities`
-/// value's start and end, key count, slot count, records length, and the header's own length as a
-/// check.
+/// Magic, the document's digest (16) and length (the [`FORM_PREFIX`]), then six little-endian u64:
+/// the `cities` value's start and end, key count, slot count, records length, and the header's own
+/// length as a check.
 const HEADER: usize = 8 + 16 + 7 * 8;
-
-/// The form of `config`'s city table for `document`, which it was compiled from (as `doc`). `None`
-/// when the document has no `cities` member, or when the document without it would not parse to
-/// `doc` without its cities (the span was not found the way a worker would cut it).
-pub fn precompiled_form(
-    document: &[u8],
-    doc: &mut SluiceConfig,
-    config: &CompiledConfig,
-) -> Option<Vec<u8>> {
-    let span = cities_span(document)?;
-    let cities = std::mem::take(&mut doc.cities);
-    let same = parse(&without(document, &span)).is_ok_and(|rest| rest == *doc);
-    doc.cities = cities;
-    if !same {
-        return None;
-    }
-    let (slots, records, len) = config.cities.parts();
-    let mut form = Vec::with_capacity(HEADER + 8 * slots.len() + records.len());
-    form.extend_from_slice(MAGIC);
-    for lane in digest(document) {
-        form.extend_from_slice(&lane.to_le_bytes());
-    }
-    let numbers = [
-        document.len(),
-        span.start,
-        span.end,
-        len,
-        slots.len(),
-        records.len(),
-        HEADER,
-    ];
-    for n in numbers {
-        form.extend_from_slice(&(n as u64).to_le_bytes());
-    }
-    for slot in slots {
-        form.extend_from_slice(&slot.to_le_bytes());
-    }
-    form.extend_from_slice(records);
-    Some(form)
-}
 
 /// How many bytes a form starts with that name its document (magic, digest, length): a VM can keep
 /// them under a small key of their own and read the whole form only when they match its document.
 pub const FORM_PREFIX: usize = 8 + 16 + 8;
 
-/// Whether `prefix`, the start of a form, names exactly `document`.
-pub fn is_form_for(document: &[u8], prefix: &[u8]) -> bool {
-    let Some((magic, rest)) = prefix.split_first_chunk::<8>() else {
-        return false;
-    };
-    let Some((stored_digest, rest)) = rest.split_first_chunk::<16>() else {
-        return false;
-    };
-    let Some((length, _)) = rest.split_first_chunk::<8>() else {
-        return false;
-    };
-    magic == MAGIC
-        && u64::from_le_bytes(*length) == document.len() as u64
-        && stored_digest
-            .chunks_exact(8)
-            .zip(digest(document))
-            .all(|(stored, lane)| *stored == lane.to_le_bytes())
+/// A document with the prefix its form starts with, computed once (the digest reads every byte).
+pub struct FormFor<'d> {
+    document: &'d [u8],
+    prefix: [u8; FORM_PREFIX],
 }
 
-/// `document` compiled with the city table of `form`, when `form` was made for exactly `document`;
-/// `None` otherwise, and then the caller compiles `document` itself. The form's records become the
-/// table's without a second copy.
-pub fn from_precompiled(document: &[u8], mut form: Vec<u8>) -> Option<CompiledConfig> {
-    let (magic, rest) = form.split_first_chunk::<8>()?;
-    let (stored_digest, mut rest) = rest.split_first_chunk::<16>()?;
-    let mut numbers = [0usize; 7];
-    for n in &mut numbers {
-        let (word, tail) = rest.split_first_chunk::<8>()?;
-        *n = usize::try_from(u64::from_le_bytes(*word)).ok()?;
-        rest = tail;
+impl<'d> FormFor<'d> {
+    pub fn new(document: &'d [u8]) -> FormFor<'d> {
+        let mut prefix = [0; FORM_PREFIX];
+        let lanes = digest(document);
+        let words = [lanes[0], lanes[1], document.len() as u64];
+        prefix[..8].copy_from_slice(MAGIC);
+        for (slot, word) in prefix[8..].chunks_exact_mut(8).zip(words) {
+            slot.copy_from_slice(&word.to_le_bytes());
+        }
+        FormFor { document, prefix }
     }
-    let [length, start, end, len, slot_count, records_len, header] = numbers;
-    let expected_digest = digest(document);
-    let same_digest = stored_digest
-        .chunks_exact(8)
-        .zip(expected_digest)
-        .all(|(stored, lane)| *stored == lane.to_le_bytes());
-    let slots_len = slot_count.checked_mul(8)?;
-    if magic != MAGIC
-        || header != HEADER
-        || length != document.len()
-        || !same_digest
-        || rest.len() != slots_len.checked_add(records_len)?
-    {
-        return None;
+
+    /// Whether `prefix`, the start of a shared form, names exactly this document.
+    pub fn is_named_by(&self, prefix: &[u8]) -> bool {
+        prefix == self.prefix
     }
-    let slots: Box<[u64]> = rest[..slots_len]
-        .chunks_exact(8)
-        .map(|w| u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]))
-        .collect();
-    form.drain(..HEADER + slots_len);
-    let table = KeyTable::from_parts(slots, form, len)?;
-    let span = start..end;
-    document.get(span.clone())?;
-    let mut config = CompiledConfig::compile(&parse(&without(document, &span)).ok()?).ok()?;
-    config.cities = table;
-    Some(config)
+
+    /// The form of `config`'s city table for this document, which it was compiled from (as `doc`).
+    /// `None` when the document has no `cities` member, or when the document without it would not
+    /// parse to `doc` without its cities (the span was not found the way a worker would cut it).
+    pub fn form(&self, doc: &mut SluiceConfig, config: &CompiledConfig) -> Option<Vec<u8>> {
+        let document = self.document;
+        let span = cities_span(document)?;
+        let cities = std::mem::take(&mut doc.cities);
+        let same = parse(&without(document, &span)).is_ok_and(|rest| rest == *doc);
+        doc.cities = cities;
+        if !same {
+            return None;
+        }
+        let (slots, records, len) = config.cities.parts();
+        let mut form = Vec::with_capacity(HEADER + 8 * slots.len() + records.len());
+        form.extend_from_slice(&self.prefix);
+        let numbers = [
+            span.start,
+            span.end,
+            len,
+            slots.len(),
+            records.len(),
+            HEADER,
+        ];
+        for n in numbers {
+            form.extend_from_slice(&(n as u64).to_le_bytes());
+        }
+        for slot in slots {
+            form.extend_from_slice(&slot.to_le_bytes());
+        }
+        form.extend_from_slice(records);
+        Some(form)
+    }
+
+    /// This document compiled with the city table of `form`, when `form` was made for exactly this
+    /// document; `None` otherwise, and then the caller compiles the document itself. The form's
+    /// records become the table's without a second copy.
+    pub fn load(&self, mut form: Vec<u8>) -> Option<CompiledConfig> {
+        let mut rest = form.strip_prefix(self.prefix.as_slice())?;
+        let mut numbers = [0usize; 6];
+        for n in &mut numbers {
+            let (word, tail) = rest.split_first_chunk::<8>()?;
+            *n = usize::try_from(u64::from_le_bytes(*word)).ok()?;
+            rest = tail;
+        }
+        let [start, end, len, slot_count, records_len, header] = numbers;
+        let slots_len = slot_count.checked_mul(8)?;
+        if header != HEADER || rest.len() != slots_len.checked_add(records_len)? {
+            return None;
+        }
+        let slots: Box<[u64]> = rest[..slots_len].chunks_exact(8).map(le_u64).collect();
+        form.drain(..HEADER + slots_len);
+        let table = KeyTable::from_parts(slots, form, len)?;
+        let span = start..end;
+        self.document.get(span.clone())?;
+        let rest = parse(&without(self.document, &span)).ok()?;
+        let mut config = CompiledConfig::compile(&rest).ok()?;
+        config.cities = table;
+        Some(config)
+    }
 }
 
 /// The byte range of the top-level `cities` member's value, found by scanning only the top level.
@@ -225,19 +210,20 @@ fn digest(document: &[u8]) -> [u64; 2] {
     let mut chunks = document.chunks_exact(16);
     for chunk in &mut chunks {
         let (a, b) = chunk.split_at(8);
-        let a = u64::from_le_bytes([a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]]);
-        let b = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
-        h1 = (h1 ^ a).wrapping_mul(K1).rotate_left(29);
-        h2 = (h2 ^ b).wrapping_mul(K2).rotate_left(31);
+        h1 = (h1 ^ le_u64(a)).wrapping_mul(K1).rotate_left(29);
+        h2 = (h2 ^ le_u64(b)).wrapping_mul(K2).rotate_left(31);
     }
     let mut tail = [0u8; 16];
     tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
     let (a, b) = tail.split_at(8);
-    let a = u64::from_le_bytes([a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]]);
-    let b = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
-    h1 = fmix(h1 ^ a);
-    h2 = fmix(h2 ^ b);
+    h1 = fmix(h1 ^ le_u64(a));
+    h2 = fmix(h2 ^ le_u64(b));
     [h1 ^ h2.rotate_left(17), h2 ^ h1.rotate_left(43)]
+}
+
+/// The little-endian word of an 8-byte chunk (0 for any other length, which no caller passes).
+fn le_u64(chunk: &[u8]) -> u64 {
+    chunk.try_into().map_or(0, u64::from_le_bytes)
 }
 
 /// MurmurHash3's 64-bit finalizer.

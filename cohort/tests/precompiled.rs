@@ -2,7 +2,7 @@
 //! The precompiled city table: a worker loading it decides exactly as if it had compiled the document,
 //! and a form made for any other document, or damaged, is never used.
 
-use cohort::precompiled::{from_precompiled, precompiled_form};
+use cohort::precompiled::FormFor;
 use cohort::{decide, parse, CompiledConfig, Decision, RequestFacts};
 use serde_json::{json, Value};
 
@@ -36,7 +36,7 @@ fn document(cities: usize) -> Value {
 fn form_for(bytes: &[u8]) -> Option<Vec<u8>> {
     let mut doc = parse(bytes).expect("valid config");
     let config = CompiledConfig::compile(&doc).expect("compiles");
-    precompiled_form(bytes, &mut doc, &config)
+    FormFor::new(bytes).form(&mut doc, &config)
 }
 
 /// The decisions of `config` for users in many towns, known and unknown, in various cases.
@@ -72,8 +72,9 @@ fn a_worker_loading_the_form_decides_as_if_it_had_compiled_the_document() {
         ] {
             let bytes = text.as_bytes();
             let form = form_for(bytes).expect("the document has a cities member");
-            let loaded =
-                from_precompiled(bytes, form.clone()).expect("the form is for this document");
+            let loaded = FormFor::new(bytes)
+                .load(form.clone())
+                .expect("the form is for this document");
             let compiled = CompiledConfig::from_json(bytes).unwrap();
             assert_eq!(
                 decisions(&loaded, cities),
@@ -95,12 +96,16 @@ fn a_form_is_used_only_for_the_exact_document_it_was_made_for() {
     let changed = text.replacen("\"population\":4990", "\"population\":4991", 1);
     assert_ne!(changed, text);
     assert_eq!(changed.len(), text.len());
-    assert!(from_precompiled(changed.as_bytes(), form.clone()).is_none());
+    assert!(FormFor::new(changed.as_bytes())
+        .load(form.clone())
+        .is_none());
     // The same table, but the rollout moved on: the worker must not keep the old stage either.
     let next = text.replacen("\"percent\":50", "\"percent\":60", 1);
-    assert!(from_precompiled(next.as_bytes(), form.clone()).is_none());
-    assert!(from_precompiled(&bytes[..bytes.len() - 1], form.clone()).is_none());
-    assert!(from_precompiled(&bytes, form.clone()).is_some());
+    assert!(FormFor::new(next.as_bytes()).load(form.clone()).is_none());
+    assert!(FormFor::new(&bytes[..bytes.len() - 1])
+        .load(form.clone())
+        .is_none());
+    assert!(FormFor::new(&bytes).load(form.clone()).is_some());
 }
 
 #[test]
@@ -109,13 +114,13 @@ fn a_damaged_form_is_refused_not_used_and_never_hangs() {
     let form = form_for(&bytes).unwrap();
     for cut in [0, 7, 30, 80, form.len() / 2, form.len() - 1] {
         assert!(
-            from_precompiled(&bytes, form[..cut].to_vec()).is_none(),
+            FormFor::new(&bytes).load(form[..cut].to_vec()).is_none(),
             "cut at {cut}"
         );
     }
     let mut magic = form.clone();
     magic[6] ^= 1;
-    assert!(from_precompiled(&bytes, magic).is_none());
+    assert!(FormFor::new(&bytes).load(magic).is_none());
     // Every slot taken: a lookup would never find an empty one.
     let mut full = form.clone();
     let slots_at = 8 + 16 + 7 * 8;
@@ -124,7 +129,7 @@ fn a_damaged_form_is_refused_not_used_and_never_hangs() {
     for slot in full[slots_at..slots_at + 8 * slot_count].chunks_exact_mut(8) {
         slot.copy_from_slice(&(u64::MAX << 32 | 1).to_le_bytes());
     }
-    assert!(from_precompiled(&bytes, full).is_none());
+    assert!(FormFor::new(&bytes).load(full).is_none());
 }
 
 #[test]
@@ -138,7 +143,7 @@ fn only_the_top_level_cities_member_is_cut_however_the_document_is_written() {
     let first = r#"{"cities":{"a":{"population":1,"region":"r"}},"generation":3}"#;
     for text in [tricky, first] {
         let form = form_for(text.as_bytes()).expect("cities found");
-        let loaded = from_precompiled(text.as_bytes(), form).unwrap();
+        let loaded = FormFor::new(text.as_bytes()).load(form).unwrap();
         let compiled = CompiledConfig::from_json(text.as_bytes()).unwrap();
         assert_eq!(format!("{loaded:?}"), format!("{compiled:?}"));
     }

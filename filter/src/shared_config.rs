@@ -3,7 +3,7 @@
 //! instead of parsing and hashing every city while its requests wait (`cohort::precompiled`).
 
 use crate::shared_window::SharedData;
-use cohort::precompiled::{from_precompiled, is_form_for, precompiled_form, FORM_PREFIX};
+use cohort::precompiled::{FormFor, FORM_PREFIX};
 use cohort::{parse, CompiledConfig};
 
 /// Where a VM's compiled config came from, for its log line.
@@ -35,10 +35,11 @@ pub fn compile(
     document: &[u8],
 ) -> cohort::Result<(CompiledConfig, Source)> {
     let (key, prefix) = (table_key(plugin), prefix_key(plugin));
+    let named = FormFor::new(document);
     if let (Some(shared_prefix), _) = store.get(&prefix) {
-        if is_form_for(document, &shared_prefix) {
+        if named.is_named_by(&shared_prefix) {
             if let (Some(form), _) = store.get(&key) {
-                if let Some(config) = from_precompiled(document, form) {
+                if let Some(config) = named.load(form) {
                     return Ok((config, Source::Loaded));
                 }
             }
@@ -46,7 +47,7 @@ pub fn compile(
     }
     let mut doc = parse(document)?;
     let config = CompiledConfig::compile(&doc)?;
-    match precompiled_form(document, &mut doc, &config) {
+    match named.form(&mut doc, &config) {
         Some(form) => {
             store.set(&key, &form, None);
             store.set(&prefix, form.get(..FORM_PREFIX).unwrap_or_default(), None);
