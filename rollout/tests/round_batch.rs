@@ -10,9 +10,9 @@ mod world;
 use cohort::RolloutState;
 use rollout::api::{CohortRolloutSpec, Phase};
 use rollout::machine::Action;
-use rollout::round::{reconcile_batch, Member, Outcome, Round, Target};
+use rollout::round::{reconcile_batch, Outcome, Round};
 use rollout::{Error, Result};
-use world::{spec, World};
+use world::{members, spec, World};
 
 const NAMES: [&str; 3] = ["shop", "search", "cart"];
 
@@ -48,22 +48,7 @@ async fn batch(
         analyse,
         now,
     };
-    let members: Vec<Member<'_, World, World>> = NAMES
-        .iter()
-        .zip(specs)
-        .map(|(name, spec)| Member {
-            target: Target {
-                name,
-                namespace: "test",
-                spec,
-                generation: Some(1),
-            },
-            round: &round,
-            status: w,
-            alerts: w,
-        })
-        .collect();
-    reconcile_batch(w, w, &members).await
+    reconcile_batch(w, w, &members(w, NAMES, specs, &round)).await
 }
 
 /// Percent and state of each rollout's entry, in `NAMES` order.

@@ -7,10 +7,10 @@ mod world;
 
 use rollout::machine::Action;
 use rollout::ports::MetricsSource;
-use rollout::round::{reconcile_batch, Member, Round, Target, IN_FLIGHT};
+use rollout::round::{reconcile_batch, Round, IN_FLIGHT};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use world::{spec, World};
+use world::{members, spec, World};
 
 /// World's metrics, except that the slow rollout's queries answer only once the rollout queued last,
 /// more than [`IN_FLIGHT`] places behind it, has been asked.
@@ -68,22 +68,8 @@ analysis:
         let specs = &specs;
         let w = &w;
         async move {
-            let members: Vec<Member<'_, World, World>> = names
-                .iter()
-                .zip(specs)
-                .map(|(name, spec)| Member {
-                    target: Target {
-                        name,
-                        namespace: "test",
-                        spec,
-                        generation: Some(1),
-                    },
-                    round: &round,
-                    status: w,
-                    alerts: w,
-                })
-                .collect();
-            reconcile_batch(&metrics, w, &members).await
+            let batch = members(w, names.iter().map(String::as_str), specs, &round);
+            reconcile_batch(&metrics, w, &batch).await
         }
     };
     run(false, 0).await;

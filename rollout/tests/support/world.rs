@@ -7,7 +7,7 @@ use cohort::{RolloutState, SluiceConfig};
 use rollout::api::{CohortRolloutSpec, CohortRolloutStatus, Condition};
 use rollout::command::Command;
 use rollout::ports::{Alert, AlertSink, ConfigStore, MetricsSource, StatusStore};
-use rollout::round::{reconcile, Io, Outcome, Round, Target};
+use rollout::round::{reconcile, Io, Member, Outcome, Round, Target};
 use rollout::{Error, Result};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -150,6 +150,31 @@ impl MetricsSource for World {
             *self.samples.lock().unwrap()
         }))
     }
+}
+
+/// A batch's members: one rollout of namespace `test` per name and spec, all in `round`, their status
+/// and alerts in `w`.
+pub fn members<'a>(
+    w: &'a World,
+    names: impl IntoIterator<Item = &'a str>,
+    specs: &'a [CohortRolloutSpec],
+    round: &'a Round,
+) -> Vec<Member<'a, World, World>> {
+    names
+        .into_iter()
+        .zip(specs)
+        .map(|(name, spec)| Member {
+            target: Target {
+                name,
+                namespace: "test",
+                spec,
+                generation: Some(1),
+            },
+            round,
+            status: w,
+            alerts: w,
+        })
+        .collect()
 }
 
 pub fn spec(yaml: &str) -> CohortRolloutSpec {
