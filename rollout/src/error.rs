@@ -21,6 +21,9 @@ pub enum Error {
     Status(String),
     #[error("alert: {0}")]
     Alert(String),
+    /// A batch's push went without this rollout: it was not ready by then (`round::PushDue`).
+    #[error("left out of this round's push: {0}")]
+    PushDue(String),
     #[error("{path}: {source}")]
     Io {
         path: String,
@@ -49,6 +52,7 @@ impl Clone for Error {
             Error::Conflict(e) => Error::Conflict(e.clone()),
             Error::Status(e) => Error::Status(e.clone()),
             Error::Alert(e) => Error::Alert(e.clone()),
+            Error::PushDue(e) => Error::PushDue(e.clone()),
             Error::Io { path, source } => Error::Io {
                 path: path.clone(),
                 source: std::io::Error::new(source.kind(), source.to_string()),

@@ -16,6 +16,14 @@ pub fn analysis_budget(round_deadline: Duration) -> Duration {
     round_deadline / 2
 }
 
+/// How far into the round its batch's push is due: the rollouts not ready by then (a status write
+/// the API server has not answered) are left out of it, so that one of them never holds back the
+/// others' entries, a rollback among them, until the whole round is cut off. What is left is for the
+/// push, the status after it and the alerts.
+pub fn push_due(round_deadline: Duration) -> Duration {
+    round_deadline * 3 / 4
+}
+
 /// `source`, answering only until a deadline.
 pub struct MetricsWithin<'a, M> {
     source: &'a M,

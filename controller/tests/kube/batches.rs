@@ -26,6 +26,18 @@ pub fn new_rollout(name: &str, authority: &str) -> Value {
     object
 }
 
+/// checkout at step 1 (50% of eu-south), generation 8 in force, a person aborting it.
+pub fn aborted_at_step_1() -> Value {
+    let status = json!({
+        "phase": "Progressing", "currentStep": 1, "stage": {"regions": ["eu-south"], "percent": 50.0},
+        "lastProgressTime": 1_700_000_000u64, "configGeneration": 8, "observedGeneration": 3,
+    });
+    let mut object = cohort_rollout("checkout", "shop.example.com", Some(status));
+    object["metadata"]["finalizers"] = json!(["sluice.dev/rollback"]);
+    object["metadata"]["annotations"] = json!({"sluice.dev/command": "abort/9c1e"});
+    object
+}
+
 fn rollouts() -> Vec<CohortRollout> {
     BATCH
         .iter()
@@ -108,4 +120,30 @@ async fn rollouts_reconciled_together_share_one_batch_and_one_apply() {
     for action in actions {
         action.unwrap().unwrap();
     }
+}
+
+#[tokio::test]
+async fn an_abort_reaches_the_wasm_plugin_while_a_sibling_status_write_hangs() {
+    let (client, api_server) = mock_client();
+    let verifier = api_server.run(Scenario::AbortWhileASiblingStatusWriteHangs);
+    let ctx = Arc::new(context(client, NoPrometheus));
+    let batches = Arc::new(controller::kube::batches::Batches::default());
+    let checkout = aborted_at_step_1();
+    let cart = new_rollout("cart", "cart.example.com");
+    let reconciles = [checkout, cart].map(|object| {
+        let rollout: CohortRollout = serde_json::from_value(object).unwrap();
+        let (ctx, batches) = (ctx.clone(), batches.clone());
+        tokio::spawn(reconcile_batched(Arc::new(rollout), ctx, batches))
+    });
+    let [checkout, cart] = reconciles;
+    let (checkout, cart) = (checkout.await.unwrap(), cart.await.unwrap());
+    drop(ctx);
+    drop(batches);
+    timeout(verifier).await;
+    checkout.unwrap();
+    let error = cart.unwrap_err().to_string();
+    assert!(
+        error.contains("left out of this round's push") && error.contains("not ready"),
+        "{error}"
+    );
 }

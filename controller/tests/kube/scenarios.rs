@@ -158,6 +158,10 @@ pub enum Scenario {
     /// As above, the apply failing (500): not applied, for each of the three
     /// => batches::a_failed_apply_is_not_applied_for_any_rollout_of_the_batch
     ThreeFirstRoundsApplyFails,
+    /// checkout aborted at step 1 and cart's first round in one batch, cart's status write never
+    /// answered: the apply goes at the push deadline with checkout's rollback only
+    /// => batches::an_abort_reaches_the_wasm_plugin_while_a_sibling_status_write_hangs
+    AbortWhileASiblingStatusWriteHangs,
 }
 
 impl ApiServerVerifier {
@@ -262,6 +266,10 @@ impl ApiServerVerifier {
                     self.three_first_rounds_in_one_apply().await
                 }
                 Scenario::ThreeFirstRoundsApplyFails => self.three_first_rounds_apply_fails().await,
+                Scenario::AbortWhileASiblingStatusWriteHangs => {
+                    self.abort_goes_out_while_a_sibling_status_write_hangs()
+                        .await
+                }
                 Scenario::BothTargetsThenAbortOnTheRecordedWasmPlugin
                 | Scenario::BothTargetsAbortedThroughTheController => {
                     self.both_targets_then_abort_on_the_recorded_wasm_plugin()

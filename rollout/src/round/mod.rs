@@ -13,40 +13,18 @@ use crate::apply::{self, Change, Pending};
 use crate::error::{Error, Result};
 use crate::ports::{AlertSink, ConfigStore, MetricsSource, StatusStore};
 use cohort::SluiceConfig;
-use futures::stream::{self, StreamExt};
-use futures::FutureExt;
-use std::future::Future;
-use std::pin::Pin;
 mod check;
 mod decide;
 mod history;
 mod invalid;
 mod progress;
+mod steps;
 mod types;
 
+use steps::{each, each_until};
+pub use steps::{PushDue, IN_FLIGHT};
+
 pub use types::{entry_name, plugin_of, Io, Member, Outcome, Round, Target, PUSH_RETRY_SECS};
-
-/// How many of a batch's rollouts talk to the stores at once (statuses, metrics, alerts).
-pub const IN_FLIGHT: usize = 64;
-
-/// Runs `steps`, at most [`IN_FLIGHT`] at a time; their outputs in order. Each is boxed, so that a
-/// large batch neither holds nor copies every rollout's future at once. A step that finishes frees
-/// its place at once: a slow rollout (a query that hangs) never holds up the ones queued behind it,
-/// which would otherwise run out of the round's analysis budget waiting.
-async fn each<T, F: Future<Output = T>>(steps: impl Iterator<Item = F>) -> Vec<T> {
-    // Collected before the first await: a stream over the caller's closures would not be `Send`
-    // for the borrow checker (a spawned batch must be).
-    let steps: Vec<Pin<Box<_>>> = steps
-        .enumerate()
-        .map(|(index, step)| Box::pin(step.map(move |output| (index, output))))
-        .collect();
-    let mut done: Vec<(usize, T)> = stream::iter(steps)
-        .buffer_unordered(IN_FLIGHT)
-        .collect()
-        .await;
-    done.sort_unstable_by_key(|(index, _)| *index);
-    done.into_iter().map(|(_, output)| output).collect()
-}
 
 /// One round for one rollout: a batch of one.
 pub async fn reconcile<M, C, S, A>(
@@ -88,15 +66,40 @@ where
     S: StatusStore,
     A: AlertSink,
 {
-    let loaded = each(members.iter().map(|m| m.status.load(m.target.name))).await;
+    reconcile_batch_until(metrics, config, members, PushDue::never()).await
+}
+
+/// As [`reconcile_batch`], the push going at `due` at the latest with the entries of the rollouts
+/// ready by then (status saved); the others are left out of this round (their outcome says why) and
+/// their entries stay as they are in the document.
+pub async fn reconcile_batch_until<M, C, S, A>(
+    metrics: &M,
+    config: &C,
+    members: &[Member<'_, S, A>],
+    mut due: PushDue<'_>,
+) -> Vec<Result<Outcome>>
+where
+    M: MetricsSource,
+    C: ConfigStore,
+    S: StatusStore,
+    A: AlertSink,
+{
+    let loads = members.iter().map(|m| m.status.load(m.target.name));
+    let loaded = each_until(loads, &mut due).await;
     let progress: Vec<Progress> = loaded
         .into_iter()
-        .map(|r| r.map_or_else(|e| Done(Err(e)), Loaded))
+        .map(|r| match r {
+            Some(r) => r.map_or_else(|e| Done(Err(e)), Loaded),
+            None => left_out(&due),
+        })
         .collect();
     if progress.iter().all(|p| matches!(p, Done(_))) {
         return outcomes(progress);
     }
-    let current = match config.load().await {
+    let Some(current) = due.before(config.load()).await else {
+        return outcomes(members.iter().map(|_| left_out(&due)).collect());
+    };
+    let current = match current {
         Ok(current) => current,
         Err(error) => {
             let refused = members.iter().zip(progress).map(|(m, p)| {
@@ -112,7 +115,7 @@ where
         }
     };
     let progress = check::check_all(config, members, progress, &current);
-    let progress = each(members.iter().zip(progress).map(|(m, p)| async move {
+    let decisions = members.iter().zip(progress).map(|(m, p)| async move {
         match p {
             Unadmitted(previous, error) => check::refused_target(m, previous, error).await,
             Passed(checked) => match decide::decide(metrics, m, *checked).await {
@@ -122,8 +125,8 @@ where
             Refusing(refusal) => Refused(Box::new(invalid::refuse(metrics, m, *refusal).await)),
             other => other,
         }
-    }))
-    .await;
+    });
+    let progress = ready_by(each_until(decisions, &mut due).await, &due);
 
     // Every entry decided goes into one document, compiled once.
     let mut changes: Vec<Change> = Vec::new();
@@ -153,8 +156,11 @@ where
         current.generation,
         prepared.doc.as_ref().map(|d| d.generation),
     );
-    let progress = each(members.iter().zip(progress).zip(&pending).map(
-        |((m, p), pending)| async move {
+    let saves = members
+        .iter()
+        .zip(progress)
+        .zip(&pending)
+        .map(|((m, p), pending)| async move {
             match (p, pending) {
                 (Decided(d), Some(pending)) => {
                     let pushing = pushing.unwrap_or(in_force);
@@ -169,9 +175,8 @@ where
                 },
                 (other, _) => other,
             }
-        },
-    ))
-    .await;
+        });
+    let progress = ready_by(each_until(saves, &mut due).await, &due);
 
     // Only entries whose status was saved ride on the push.
     let riding: Vec<usize> = (0..members.len())
@@ -241,6 +246,18 @@ async fn push_riding<C: ConfigStore>(
         pushed[c] = Some(result);
     }
     pushed
+}
+
+/// A rollout not ready when the push was due: no outcome this round. A status write dropped on the
+/// way may still land; it says the decision is being pushed (`ConfigApplied` Unknown), never that
+/// it is applied, and the next round pushes what it records.
+fn left_out(due: &PushDue<'_>) -> Progress {
+    Done(Err(Error::PushDue(due.why().to_string())))
+}
+
+fn ready_by(steps: Vec<Option<Progress>>, due: &PushDue<'_>) -> Vec<Progress> {
+    let left_out = |step: Option<Progress>| step.unwrap_or_else(|| left_out(due));
+    steps.into_iter().map(left_out).collect()
 }
 
 fn outcomes(progress: Vec<Progress>) -> Vec<Result<Outcome>> {

@@ -1,6 +1,6 @@
 //! Rounds of several rollouts on one WasmPlugin in one batch (tests in `batches.rs`).
 
-use crate::batches::{new_rollout, BATCH};
+use crate::batches::{aborted_at_step_1, new_rollout, BATCH};
 use crate::fixtures::*;
 use http::Method;
 use serde_json::{json, Value};
@@ -117,5 +117,51 @@ impl ApiServerVerifier {
                 "{name}: {status}"
             );
         }
+    }
+
+    pub(super) async fn abort_goes_out_while_a_sibling_status_write_hangs(mut self) {
+        let (checkout, cart) = (aborted_at_step_1(), new_rollout("cart", "cart.example.com"));
+        self.serve_get(&status_uri("checkout"), &checkout).await;
+        self.serve_get(&status_uri("cart"), &cart).await;
+        let step_1 = json!({"regions": ["eu-south"], "percent": 50.0});
+        let entry = |state| plugin_entry("checkout", "shop.example.com", step_1.clone(), state);
+        let mut config = shared_plugin_config();
+        config["generation"] = json!(8);
+        config["rollouts"] = json!([entry("progressing")]);
+        self.serve_get(PLUGIN_URI, &wasm_plugin("20", config.clone()))
+            .await;
+        let (decided, send) = self
+            .expect(Method::PATCH, &status_apply_uri("checkout"))
+            .await;
+        assert_eq!(decided.body["status"]["phase"], "RolledBack");
+        reply(send, 200, &checkout);
+        // cart's first status write: the API server never answers it.
+        let (_, hung) = self.expect(Method::PATCH, &status_apply_uri("cart")).await;
+        // The push goes without waiting for cart: the rollback reaches users, cart's entry is not on
+        // it (its round is left out).
+        let (apply, send) = self.expect(Method::PATCH, &plugin_apply_uri()).await;
+        config["generation"] = json!(9);
+        config["rollouts"] = json!([entry("rolled_back")]);
+        assert_eq!(apply.body["spec"]["pluginConfig"], config);
+        reply(send, 200, &wasm_plugin("21", config));
+        let (mut event, mut status) = (Value::Null, Value::Null);
+        for _ in 0..2 {
+            let (call, send) = self.next_call().await;
+            if call.method == Method::POST && call.uri == EVENTS_URI {
+                reply(send, 201, &call.body);
+                event = call.body;
+            } else {
+                assert_eq!(
+                    (&call.method, call.uri.as_str()),
+                    (&Method::PATCH, status_apply_uri("checkout").as_str())
+                );
+                reply(send, 200, &checkout);
+                status = call.body;
+            }
+        }
+        assert_eq!(event["reason"], "RolledBack", "{event}");
+        assert_round_recorded(&status, 9);
+        self.expect_no_more_calls().await;
+        drop(hung);
     }
 }
