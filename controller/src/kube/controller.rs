@@ -284,7 +284,8 @@ fn settle<M>(
                     .conditions
                     .iter()
                     .any(|c| c.type_ == rollout::apply::CONFIG_APPLIED && c.status == "True");
-                set_gauges(ctx, rollout, &saved, applied, interval);
+                let steps = rollout::plan::steps(&rollout.spec).map_or(0, |steps| steps.len());
+                set_gauges(ctx, rollout, &saved, applied, interval, steps);
                 let was_rolled_back = status.loaded_phase() == Some(Phase::RolledBack);
                 if saved.phase == Phase::RolledBack && !was_rolled_back {
                     ctx.metrics.count_rollback(&labels);
@@ -301,6 +302,7 @@ fn settle<M>(
         &outcome.status,
         outcome.config_applied,
         interval,
+        outcome.steps,
     );
     ctx.clock.finished(key, &outcome, Instant::now());
     match &outcome.action {
@@ -329,12 +331,13 @@ fn set_gauges<M>(
     status: &CohortRolloutStatus,
     config_applied: bool,
     interval: Duration,
+    steps: usize,
 ) {
     let labels = rollout_labels(rollout);
     ctx.metrics.set_phase(&labels, status.phase);
     ctx.metrics.set_config_applied(&labels, config_applied);
     ctx.metrics
-        .set_progress(&labels, &progress_of(rollout, status, interval));
+        .set_progress(&labels, &progress_of(status, interval, steps));
 }
 
 /// The rollout's metric labels: its entry is the one its spec names (the filter's `sluice_rollout`).
@@ -344,11 +347,7 @@ fn rollout_labels(rollout: &CohortRollout) -> RolloutLabels {
     RolloutLabels::new(&namespace, &name, entry)
 }
 
-fn progress_of(
-    rollout: &CohortRollout,
-    status: &CohortRolloutStatus,
-    interval: Duration,
-) -> RolloutProgress {
+fn progress_of(status: &CohortRolloutStatus, interval: Duration, steps: usize) -> RolloutProgress {
     let exposure_percent = match status.phase {
         Phase::RolledBack => 0.0,
         Phase::Promoted => 100.0,
@@ -358,7 +357,6 @@ fn progress_of(
             .filter(|stage| !stage.is_mirror())
             .map_or(0.0, |stage| stage.percent),
     };
-    let steps = rollout::plan::steps(&rollout.spec).map_or(0, |steps| steps.len());
     RolloutProgress {
         step: status.current_step,
         steps: u32::try_from(steps).unwrap_or(u32::MAX),

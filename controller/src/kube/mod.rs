@@ -5,7 +5,8 @@
 //! one (one apply per round); `finalizer` sends a deleted rollout's users to stable; `resync`
 //! wakes the rollouts whose entry a WasmPlugin or TrafficExtension change dropped;
 //! `lease` elects the leader and `leadership` tells every write whether this replica still leads;
-//! `deadline` keeps a round's analysis within its deadline; `commands` carries people's commands (an
+//! `deadline` keeps a round's analysis within its deadline; `cache` keeps what the controller reads
+//! of each rollout and starts rounds only for the changes that call for one; `commands` carries people's commands (an
 //! annotation) and lists rollouts; `crd` checks the CRD.
 //!
 //! Only the replica holding the Lease runs the controller; the others wait. Each leadership term
@@ -13,6 +14,7 @@
 //! interval across a handover).
 
 pub mod batches;
+pub mod cache;
 pub mod commands;
 pub mod controller;
 pub mod crd;
@@ -131,8 +133,8 @@ async fn watch(
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
-    let mut controller = Controller::new(api, watcher::Config::default());
-    let rollouts = controller.store();
+    let (rollouts, trigger) = cache::watch_rollouts(api);
+    let mut controller = Controller::for_stream(trigger, rollouts.clone());
     for kind in served_config_kinds(&client).await {
         let objects: Api<DynamicObject> = Api::all_with(client.clone(), &config_resource(kind));
         let rollouts = rollouts.clone();

@@ -90,6 +90,7 @@ fn outcome(action: Option<Action>, command_applied: bool) -> Outcome {
         command_applied,
         config_applied: true,
         retry_in_secs: None,
+        steps: 3,
     }
 }
 

@@ -4,6 +4,7 @@
 //! one named `Scenario` per test that talks to the API server).
 
 mod batches;
+mod cache;
 mod commands;
 mod controller;
 mod crd;

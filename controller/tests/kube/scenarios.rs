@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 // Each test file's conversations, in a file of the same name; `cluster` is the stateful API server
 // of the scenarios that run the whole controller.
 mod batches;
+mod cache;
 mod cluster;
 mod commands;
 mod controller;
@@ -162,6 +163,10 @@ pub enum Scenario {
     /// answered: the apply goes at the push deadline with checkout's rollback only
     /// => batches::an_abort_reaches_the_wasm_plugin_while_a_sibling_status_write_hangs
     AbortWhileASiblingStatusWriteHangs,
+    /// The whole controller: a new rollout's first round, its writes echoed by the watches, then a
+    /// person's pause
+    /// => cache::the_controllers_own_status_writes_start_no_round_and_a_command_does
+    OwnStatusWritesStartNoRound,
 }
 
 impl ApiServerVerifier {
@@ -266,6 +271,9 @@ impl ApiServerVerifier {
                     self.three_first_rounds_in_one_apply().await
                 }
                 Scenario::ThreeFirstRoundsApplyFails => self.three_first_rounds_apply_fails().await,
+                Scenario::OwnStatusWritesStartNoRound => {
+                    self.own_status_writes_start_no_round().await
+                }
                 Scenario::AbortWhileASiblingStatusWriteHangs => {
                     self.abort_goes_out_while_a_sibling_status_write_hangs()
                         .await

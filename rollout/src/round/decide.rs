@@ -41,6 +41,7 @@ pub(super) struct Decided {
     pub entry: Rollout,
     /// The generation status records as carrying its last change.
     pub recorded: u64,
+    steps: usize,
 }
 
 pub(super) async fn decide<M: MetricsSource, S, A>(
@@ -143,6 +144,7 @@ pub(super) async fn decide<M: MetricsSource, S, A>(
         action_alert: false,
         entry,
         recorded,
+        steps: steps.len(),
     })
 }
 
@@ -209,6 +211,7 @@ pub(super) async fn finish<S: StatusStore, A: AlertSink>(
         action,
         command_applied,
         action_alert,
+        steps,
         ..
     } = d;
     let failure = match (pending, pushed) {
@@ -264,5 +267,6 @@ pub(super) async fn finish<S: StatusStore, A: AlertSink>(
         command_applied,
         config_applied: applied,
         retry_in_secs,
+        steps,
     })
 }

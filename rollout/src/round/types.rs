@@ -55,6 +55,8 @@ pub struct Outcome {
     pub config_applied: bool,
     /// Run the next round within this many seconds: a push to retry, or an alert to deliver.
     pub retry_in_secs: Option<u64>,
+    /// How many steps the rollout's plan has (for the gauges, without expanding the plan again).
+    pub steps: usize,
 }
 
 /// How soon a push that failed is tried again (not the slow backoff of failed rounds).

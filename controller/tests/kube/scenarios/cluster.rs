@@ -186,6 +186,13 @@ impl Cluster {
         self.plugin_modified();
     }
 
+    /// Someone else sets an annotation of the rollout (`sluice pause`, say).
+    pub fn rollout_annotated(&mut self, key: &str, value: &str) {
+        self.rollout["metadata"]["annotations"][key] = json!(value);
+        self.rollout["metadata"]["resourceVersion"] = json!(self.next_version());
+        self.rollouts.modified(&self.rollout);
+    }
+
     /// Answers `call` as the API server would.
     pub fn answer(&mut self, call: &Call, send: Answer) {
         let rollout_path = rollout_uri("checkout");

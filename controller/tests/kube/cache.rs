@@ -1,0 +1,103 @@
+//! What the controller keeps of each rollout, and which changes start a round: not its own status
+//! writes (each round reads status afresh, and schedules the next), but a spec change, a person's
+//! command, a deletion.
+
+use crate::fixtures::{cohort_rollout, mock_client, step_0_rollout, timeout};
+use crate::scenarios::Scenario;
+use controller::kube::cache::{keep_what_is_read, round_trigger};
+use controller::kube::{run_with_client, KubeOptions};
+use rollout::api::CohortRollout;
+use serde_json::json;
+
+#[tokio::test]
+async fn the_controllers_own_status_writes_start_no_round_and_a_command_does() {
+    let (client, api_server) = mock_client();
+    let verifier = api_server.run(Scenario::OwnStatusWritesStartNoRound);
+    let options = KubeOptions {
+        prometheus: "http://127.0.0.1:9".into(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        namespace: None,
+        lease_namespace: "sluice-system".into(),
+        identity: "sluice-controller-0".into(),
+    };
+    let controller = tokio::spawn(run_with_client(client, options));
+    timeout(verifier).await;
+    controller.abort();
+}
+
+fn parse(object: serde_json::Value) -> CohortRollout {
+    serde_json::from_value(object).unwrap()
+}
+
+#[test]
+fn a_round_is_triggered_by_spec_command_deletion_and_finalizers_but_not_status() {
+    let before = step_0_rollout();
+    let trigger = |object: &serde_json::Value| round_trigger(&parse(object.clone()));
+    let mut status_only = before.clone();
+    status_only["status"]["currentStep"] = json!(1);
+    status_only["metadata"]["resourceVersion"] = json!("41");
+    assert_eq!(trigger(&before), trigger(&status_only));
+    let changes: [(&str, &str, serde_json::Value); 4] = [
+        ("/metadata", "generation", json!(4)),
+        (
+            "/metadata",
+            "annotations",
+            json!({"sluice.dev/command": "abort/1"}),
+        ),
+        (
+            "/metadata",
+            "deletionTimestamp",
+            json!("2026-11-26T00:00:00Z"),
+        ),
+        ("/metadata", "finalizers", json!([])),
+    ];
+    for (at, field, value) in changes {
+        let mut changed = before.clone();
+        changed.pointer_mut(at).unwrap()[field] = value;
+        assert_ne!(trigger(&before), trigger(&changed), "{field}");
+    }
+}
+
+#[test]
+fn the_cache_keeps_what_rounds_resync_and_the_error_policy_read() {
+    let mut object = cohort_rollout("checkout", "shop.example.com", None);
+    object["metadata"]["annotations"] = json!({
+        "sluice.dev/command": "pause/5d1c",
+        "kubectl.kubernetes.io/last-applied-configuration": "{\"a\": \"copy of the whole object\"}",
+    });
+    object["metadata"]["managedFields"] = json!([{"manager": "kubectl", "operation": "Apply"}]);
+    object["status"] = json!({
+        "phase": "Progressing", "currentStep": 2, "configGeneration": 9,
+        "stage": {"regions": ["eu-south"], "percent": 50.0},
+        "lastCommand": "resume/1a2b", "wasmPlugin": "istio-system/sluice",
+        "conditions": [{"type": "ConfigApplied", "status": "False", "reason": "NotApplied", "message": "500"}],
+        "history": [{"time": 1, "step": 2, "percent": 50.0, "phase": "Progressing", "reason": "StepAdvanced", "message": "step 2"}],
+        "lastAnalysis": [{"name": "success-rate", "query": "up", "verdict": "Pass", "message": "ok"}],
+    });
+    let full = parse(object);
+    let mut kept = full.clone();
+    keep_what_is_read(&mut kept);
+    assert!(kept
+        .metadata
+        .managed_fields
+        .as_ref()
+        .is_none_or(Vec::is_empty));
+    let annotations = kept.metadata.annotations.as_ref().unwrap();
+    assert_eq!(annotations.len(), 1, "{annotations:?}");
+    assert_eq!(annotations["sluice.dev/command"], "pause/5d1c");
+    let (status, was) = (kept.status.as_ref().unwrap(), full.status.as_ref().unwrap());
+    assert!(status.history.is_empty() && status.last_analysis.is_empty());
+    assert_eq!(
+        (&status.phase, &status.stage, status.config_generation),
+        (&was.phase, &was.stage, was.config_generation)
+    );
+    assert_eq!(
+        (
+            &status.last_command,
+            &status.conditions,
+            &status.wasm_plugin
+        ),
+        (&was.last_command, &was.conditions, &was.wasm_plugin)
+    );
+    assert_eq!(kept.spec, full.spec);
+}
