@@ -272,3 +272,63 @@ async fn an_abort_of_an_invalid_spec_whose_push_fails_is_pushed_again_until_it_l
         .unwrap()
         .contains("the rollback is now APPLIED"));
 }
+
+/// Steps 0 and 1 served and pushed; the push of step 2 (100%) fails, so users stay at 50%.
+async fn step_2_decided_not_pushed(w: &World, s: &rollout::api::CohortRolloutSpec) {
+    round(w, s, None, false, 0).await;
+    round(w, s, None, true, 60).await;
+    w.store_failures
+        .lock()
+        .unwrap()
+        .push(Error::Sink("etcdserver: request timed out".into()));
+    let decided = round(w, s, None, true, 120).await;
+    assert!(
+        matches!(decided.action, Some(Action::Advance)),
+        "{decided:?}"
+    );
+    assert!(!decided.config_applied, "{decided:?}");
+    assert_eq!(w.entry(), (50.0, RolloutState::Progressing));
+}
+
+#[tokio::test]
+async fn a_step_whose_push_has_not_landed_is_not_promoted_on_the_traffic_of_the_step_before() {
+    let w = World::with_config(&settings(GOOD_CITIES));
+    let s = spec(ROLLOUT);
+    step_2_decided_not_pushed(&w, &s).await;
+    // The next analysis comes before the retry lands (it fails again): 100% never served, so its
+    // checks passing (on the 50% traffic) moves nothing.
+    w.store_failures
+        .lock()
+        .unwrap()
+        .push(Error::Sink("etcdserver: request timed out".into()));
+    let held = round(&w, &s, None, true, 180).await;
+    assert!(matches!(held.action, Some(Action::Hold(_))), "{held:?}");
+    assert_eq!(
+        (held.status.phase, held.status.current_step),
+        (Phase::Progressing, 2)
+    );
+    // The retry lands: now 100% serves, and the analysis after it judges it.
+    let landed = round(&w, &s, None, false, 183).await;
+    assert!(landed.config_applied, "{landed:?}");
+    assert_eq!(w.entry(), (100.0, RolloutState::Progressing));
+    let promoted = round(&w, &s, None, true, 240).await;
+    assert!(
+        matches!(promoted.action, Some(Action::Promote)),
+        "{promoted:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_breach_while_a_step_waits_for_its_push_still_rolls_back() {
+    let w = World::with_config(&settings(GOOD_CITIES));
+    let s = spec(ROLLOUT);
+    step_2_decided_not_pushed(&w, &s).await;
+    w.canary_fails();
+    let rolled_back = round(&w, &s, None, true, 180).await;
+    assert!(
+        matches!(rolled_back.action, Some(Action::Rollback(_))),
+        "{rolled_back:?}"
+    );
+    assert!(rolled_back.config_applied, "{rolled_back:?}");
+    assert_eq!(w.entry().1, RolloutState::RolledBack);
+}

@@ -184,10 +184,24 @@ async fn a_serving_stage_with_an_invalid_spec_is_still_watched_and_rolled_back_o
     );
     // The canary breaches its SLO while the spec is still invalid: rolled back all the same.
     w.canary_fails();
+    let saved_before = w.saves.lock().unwrap().len();
     assert!(world::try_round(&w, &narrowing, None, true, 60)
         .await
         .is_err());
     assert_eq!(w.entry(), (10.0, RolloutState::RolledBack));
+    // Status saved before the push says the rollback is being pushed, not that the generation in
+    // force before it carries it (a round cut off between the two must not claim it).
+    let decided = w.saves.lock().unwrap()[saved_before].clone();
+    assert_eq!(decided.phase, Phase::RolledBack);
+    let applied = decided
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "ConfigApplied");
+    assert_eq!(
+        applied.map(|c| (c.status.as_str(), c.message.as_str())),
+        Some(("Unknown", "pushing generation 3")),
+        "{decided:?}"
+    );
     assert_eq!(w.status.lock().unwrap()["shop"].phase, Phase::RolledBack);
     let texts = w.alert_texts();
     assert!(

@@ -4,7 +4,8 @@
 //! of its CPU: each round writes every rollout's status twice, and each write comes back as a watch
 //! event. So the cache keeps only what is read from it, and a status write (the controller's own)
 //! starts no round: every round reads status afresh from the API server, and the next one is
-//! scheduled by the round before it.
+//! scheduled by the round before it. (So a status edited by hand, or a relist, is seen at the next
+//! scheduled round, within the analysis interval or the retry backoff, not at once.)
 
 use kube::runtime::reflector::store::Writer;
 use kube::runtime::reflector::Store;

@@ -6,7 +6,7 @@
 //! checks that this replica leads.
 
 use super::commands::command_of;
-use super::deadline::{analysis_budget, push_due, MetricsWithin};
+use super::deadline::{analysis_budget, round_dues, MetricsWithin};
 use super::finalizer;
 use super::leadership::Leadership;
 use super::plugin_store::PluginConfigStore;
@@ -20,7 +20,7 @@ use kube::{Client, ResourceExt};
 use rollout::api::{CohortRollout, CohortRolloutStatus, ConfigKind, Phase};
 use rollout::machine::Action as MachineAction;
 use rollout::ports::MetricsSource;
-use rollout::round::{self, Member, PushDue, Round, Target};
+use rollout::round::{self, Member, Round, Target};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -237,15 +237,8 @@ where
             alerts,
         })
         .collect();
-    let push_due = push_due(ctx.round_deadline);
-    let due = PushDue::at(
-        tokio::time::sleep(push_due),
-        format!(
-            "not ready {push_due:?} into the round, when its push was due (the API server or \
-             Prometheus answered too slowly); its entry stays as it was, the next round tries again"
-        ),
-    );
-    let outcomes = round::reconcile_batch_until(&metrics, config, &members, due).await;
+    let (reads, due) = round_dues(ctx.round_deadline);
+    let outcomes = round::reconcile_batch_until(&metrics, config, &members, reads, due).await;
     rollouts
         .iter()
         .zip(&sides)
@@ -389,5 +382,7 @@ fn retry_soon(rollout: &CohortRollout, error: &Error) -> bool {
     });
     let deleting = rollout.metadata.deletion_timestamp.is_some();
     let raced = matches!(error, Error::Rollout(rollout::Error::Conflict(_)));
-    not_applied || deleting || raced
+    // Left out of its batch's push: its decision (a rollback, say) may be saved but not pushed.
+    let left_out = matches!(error, Error::Rollout(rollout::Error::PushDue(_)));
+    not_applied || deleting || raced || left_out
 }

@@ -124,8 +124,17 @@ async fn rollouts_reconciled_together_share_one_batch_and_one_apply() {
 
 #[tokio::test]
 async fn an_abort_reaches_the_wasm_plugin_while_a_sibling_status_write_hangs() {
+    abort_while_a_sibling_hangs(Scenario::AbortWhileASiblingStatusWriteHangs).await;
+}
+
+#[tokio::test]
+async fn an_abort_reaches_the_wasm_plugin_while_a_sibling_status_read_hangs() {
+    abort_while_a_sibling_hangs(Scenario::AbortWhileASiblingStatusReadHangs).await;
+}
+
+async fn abort_while_a_sibling_hangs(scenario: Scenario) {
     let (client, api_server) = mock_client();
-    let verifier = api_server.run(Scenario::AbortWhileASiblingStatusWriteHangs);
+    let verifier = api_server.run(scenario);
     let ctx = Arc::new(context(client, NoPrometheus));
     let batches = Arc::new(controller::kube::batches::Batches::default());
     let checkout = aborted_at_step_1();
@@ -143,7 +152,7 @@ async fn an_abort_reaches_the_wasm_plugin_while_a_sibling_status_write_hangs() {
     checkout.unwrap();
     let error = cart.unwrap_err().to_string();
     assert!(
-        error.contains("left out of this round's push") && error.contains("not ready"),
+        error.contains("left out of this round's push") && error.contains("into the round"),
         "{error}"
     );
 }

@@ -163,6 +163,9 @@ pub enum Scenario {
     /// answered: the apply goes at the push deadline with checkout's rollback only
     /// => batches::an_abort_reaches_the_wasm_plugin_while_a_sibling_status_write_hangs
     AbortWhileASiblingStatusWriteHangs,
+    /// As above, cart's status read never answered: the WasmPlugin is read without waiting for it
+    /// => batches::an_abort_reaches_the_wasm_plugin_while_a_sibling_status_read_hangs
+    AbortWhileASiblingStatusReadHangs,
     /// The whole controller: a new rollout's first round, its writes echoed by the watches, then a
     /// person's pause
     /// => cache::the_controllers_own_status_writes_start_no_round_and_a_command_does
@@ -273,6 +276,10 @@ impl ApiServerVerifier {
                 Scenario::ThreeFirstRoundsApplyFails => self.three_first_rounds_apply_fails().await,
                 Scenario::OwnStatusWritesStartNoRound => {
                     self.own_status_writes_start_no_round().await
+                }
+                Scenario::AbortWhileASiblingStatusReadHangs => {
+                    self.abort_goes_out_while_a_sibling_status_read_hangs()
+                        .await
                 }
                 Scenario::AbortWhileASiblingStatusWriteHangs => {
                     self.abort_goes_out_while_a_sibling_status_write_hangs()

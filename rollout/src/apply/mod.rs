@@ -43,6 +43,14 @@ pub fn was_not_applied(status: Option<&CohortRolloutStatus>) -> bool {
     })
 }
 
+/// Whether status last said the config carries its decision (`ConfigApplied` True).
+pub fn was_applied(status: &CohortRolloutStatus) -> bool {
+    status
+        .conditions
+        .iter()
+        .any(|c| c.type_ == CONFIG_APPLIED && c.status == "True")
+}
+
 /// The decision in force, in words for alerts: "rollback", "promotion", "pause", "step 2".
 pub fn decision_words(status: &CohortRolloutStatus) -> String {
     match status.phase {

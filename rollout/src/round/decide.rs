@@ -91,7 +91,8 @@ pub(super) async fn decide<M: MetricsSource, S, A>(
             .zip(&checks_run)
             .map(|(c, m)| analysis::outcome(m, c))
             .collect();
-        let (s, a) = machine::next(state, &policy, &outcomes, None, round.now);
+        let moved = machine::next(state, &policy, &outcomes, None, round.now);
+        let (s, a) = forward_only_in_force(previous.as_ref(), state, moved);
         failed = history::failed_checks(&checks);
         (next, action) = (s, Some(history::naming_failures(a, &failed)));
         status.last_analysis = checks;
@@ -146,6 +147,33 @@ pub(super) async fn decide<M: MetricsSource, S, A>(
         recorded,
         steps: steps.len(),
     })
+}
+
+/// A stage is judged on the traffic it served. While status does not know its config to be in force
+/// (its push has not landed, or a round was cut off between saving status and pushing), the stage
+/// before it may still be the one serving: the checks may then roll the canary back, but never move
+/// it forward on traffic the stage recorded did not serve.
+fn forward_only_in_force(
+    previous: Option<&CohortRolloutStatus>,
+    before: State,
+    (after, action): (State, Action),
+) -> (State, Action) {
+    let forward = matches!(action, Action::Advance | Action::Promote)
+        || (matches!(action, Action::Pause(_)) && after.at_gate && !before.at_gate);
+    if !forward || previous.is_some_and(apply::was_applied) {
+        return (after, action);
+    }
+    let held = State {
+        failed_checks: after.failed_checks,
+        consecutive_errors: after.consecutive_errors,
+        ..before
+    };
+    let why = format!(
+        "step {}'s checks passed, but its config is not known to be in force yet (its push has not \
+         landed): it moves on once it has served",
+        before.step
+    );
+    (held, Action::Hold(why))
 }
 
 /// Status is saved before the config is pushed: after a crash between the two, the next round pushes

@@ -145,11 +145,18 @@ pub(super) async fn refuse<M: MetricsSource, S, A>(
     }
 }
 
-/// Saves what was decided before the rolled-back entry is pushed. On failure, the error of the save.
+/// Saves what was decided before the rolled-back entry is pushed (`pushing`: the generation of the
+/// push carrying it, if one does): until it lands, status says it is being pushed, never that the
+/// generation before it carries it. On failure, the error of the save.
 pub(super) async fn before_push<S: StatusStore, A>(
     m: &Member<'_, S, A>,
     mut r: Refused,
+    pushing: Option<u64>,
 ) -> Result<Refused, Error> {
+    if let (Some(_), Some(generation)) = (&r.rolled_back, pushing) {
+        let message = format!("pushing generation {generation}");
+        crate::apply::record(&mut r.status, None, message);
+    }
     save_if_changed(m.status, m.target.name, &r.status, &mut r.saved).await?;
     Ok(r)
 }

@@ -22,7 +22,7 @@ mod steps;
 mod types;
 
 use steps::{each, each_until};
-pub use steps::{PushDue, IN_FLIGHT};
+pub use steps::{Due, IN_FLIGHT};
 
 pub use types::{entry_name, plugin_of, Io, Member, Outcome, Round, Target, PUSH_RETRY_SECS};
 
@@ -66,17 +66,19 @@ where
     S: StatusStore,
     A: AlertSink,
 {
-    reconcile_batch_until(metrics, config, members, PushDue::never()).await
+    reconcile_batch_until(metrics, config, members, Due::never(), Due::never()).await
 }
 
-/// As [`reconcile_batch`], the push going at `due` at the latest with the entries of the rollouts
-/// ready by then (status saved); the others are left out of this round (their outcome says why) and
-/// their entries stay as they are in the document.
+/// As [`reconcile_batch`], with two deadlines: the statuses are read by `reads`, and the push goes
+/// at `due` at the latest with the entries of the rollouts ready by then (status
+/// saved). A rollout not ready by either is left out of this round (its outcome says why) and its
+/// entry stays as it is in the document; one slow rollout never holds back the others.
 pub async fn reconcile_batch_until<M, C, S, A>(
     metrics: &M,
     config: &C,
     members: &[Member<'_, S, A>],
-    mut due: PushDue<'_>,
+    mut reads: Due<'_>,
+    mut due: Due<'_>,
 ) -> Vec<Result<Outcome>>
 where
     M: MetricsSource,
@@ -85,17 +87,19 @@ where
     A: AlertSink,
 {
     let loads = members.iter().map(|m| m.status.load(m.target.name));
-    let loaded = each_until(loads, &mut due).await;
+    let loaded = each_until(loads, &mut reads).await;
     let progress: Vec<Progress> = loaded
         .into_iter()
         .map(|r| match r {
             Some(r) => r.map_or_else(|e| Done(Err(e)), Loaded),
-            None => left_out(&due),
+            None => left_out(&reads),
         })
         .collect();
     if progress.iter().all(|p| matches!(p, Done(_))) {
         return outcomes(progress);
     }
+    // Read after the statuses that came in time (with the statuses' own deadline passed, the push's
+    // bounds it): nobody has a round without it.
     let Some(current) = due.before(config.load()).await else {
         return outcomes(members.iter().map(|_| left_out(&due)).collect());
     };
@@ -169,10 +173,14 @@ where
                         Err(e) => Done(Err(e)),
                     }
                 }
-                (Refused(r), _) => match invalid::before_push(m, *r).await {
-                    Ok(r) => Refused(Box::new(r)),
-                    Err(e) => Done(Err(e)),
-                },
+                (Refused(r), pending) => {
+                    let push = pending == &Some(Pending::Push);
+                    let pushing = push.then_some(pushing.unwrap_or(in_force));
+                    match invalid::before_push(m, *r, pushing).await {
+                        Ok(r) => Refused(Box::new(r)),
+                        Err(e) => Done(Err(e)),
+                    }
+                }
                 (other, _) => other,
             }
         });
@@ -251,11 +259,11 @@ async fn push_riding<C: ConfigStore>(
 /// A rollout not ready when the push was due: no outcome this round. A status write dropped on the
 /// way may still land; it says the decision is being pushed (`ConfigApplied` Unknown), never that
 /// it is applied, and the next round pushes what it records.
-fn left_out(due: &PushDue<'_>) -> Progress {
+fn left_out(due: &Due<'_>) -> Progress {
     Done(Err(Error::PushDue(due.why().to_string())))
 }
 
-fn ready_by(steps: Vec<Option<Progress>>, due: &PushDue<'_>) -> Vec<Progress> {
+fn ready_by(steps: Vec<Option<Progress>>, due: &Due<'_>) -> Vec<Progress> {
     let left_out = |step: Option<Progress>| step.unwrap_or_else(|| left_out(due));
     steps.into_iter().map(left_out).collect()
 }

@@ -3,7 +3,7 @@
 //! A batch pushes once for all its rollouts, so the push waits for every rollout's steps before it.
 //! Without a limit, one rollout whose status write hangs would hold back every entry of the batch
 //! (a rollback already decided and saved included) until the caller cut the whole round off. With
-//! [`PushDue`], whatever is not ready by then is left out of this round's push and the rest go.
+//! [`Due`], whatever is not ready by then is left out of this round's push and the rest go.
 
 use futures::future::{self, Either};
 use futures::stream::{self, StreamExt};
@@ -16,17 +16,17 @@ pub const IN_FLIGHT: usize = 64;
 
 /// When a batch's push is due: the steps before it (reading statuses and the document, analysis,
 /// saving status) that have not finished by then are dropped, and their rollouts sit this round out.
-pub struct PushDue<'a> {
+pub struct Due<'a> {
     due: Pin<Box<dyn Future<Output = ()> + Send + 'a>>,
     passed: bool,
     /// Why a rollout left out has no round, in words for its logs.
     why: String,
 }
 
-impl<'a> PushDue<'a> {
+impl<'a> Due<'a> {
     /// The push waits for every rollout.
     pub fn never() -> Self {
-        PushDue {
+        Due {
             due: Box::pin(future::pending()),
             passed: false,
             why: String::new(),
@@ -35,7 +35,7 @@ impl<'a> PushDue<'a> {
 
     /// The push is due when `due` completes; `why` is what the rollouts left out are told.
     pub fn at(due: impl Future<Output = ()> + Send + 'a, why: impl Into<String>) -> Self {
-        PushDue {
+        Due {
             due: Box::pin(due),
             passed: false,
             why: why.into(),
@@ -68,7 +68,7 @@ impl<'a> PushDue<'a> {
 /// round's analysis budget waiting.
 pub(super) async fn each_until<T, F: Future<Output = T>>(
     steps: impl Iterator<Item = F>,
-    due: &mut PushDue<'_>,
+    due: &mut Due<'_>,
 ) -> Vec<Option<T>> {
     // Collected before the first await: a stream over the caller's closures would not be `Send`
     // for the borrow checker (a spawned batch must be).
@@ -87,7 +87,7 @@ pub(super) async fn each_until<T, F: Future<Output = T>>(
 /// Runs `steps` as [`each_until`], every one to its end.
 pub(super) async fn each<T, F: Future<Output = T>>(steps: impl Iterator<Item = F>) -> Vec<T> {
     // Nothing is due, so every output is there.
-    each_until(steps, &mut PushDue::never())
+    each_until(steps, &mut Due::never())
         .await
         .into_iter()
         .flatten()

@@ -33,6 +33,8 @@ pub struct World {
     pub stores: Mutex<u32>,
     /// The next this many alert deliveries fail.
     pub alert_failures: Mutex<u32>,
+    /// Every status saved, in order.
+    pub saves: Mutex<Vec<CohortRolloutStatus>>,
 }
 
 impl World {
@@ -55,6 +57,7 @@ impl World {
             concurrent_write: Mutex::new(None),
             stores: Mutex::new(0),
             alert_failures: Mutex::new(0),
+            saves: Mutex::new(vec![]),
         }
     }
 
@@ -117,6 +120,7 @@ impl StatusStore for World {
         Ok(self.status.lock().unwrap().get(rollout).cloned())
     }
     async fn save(&self, rollout: &str, status: &CohortRolloutStatus) -> Result<()> {
+        self.saves.lock().unwrap().push(status.clone());
         self.status
             .lock()
             .unwrap()

@@ -119,10 +119,23 @@ impl ApiServerVerifier {
         }
     }
 
-    pub(super) async fn abort_goes_out_while_a_sibling_status_write_hangs(mut self) {
+    pub(super) async fn abort_goes_out_while_a_sibling_status_write_hangs(self) {
+        self.abort_goes_out_while_a_sibling_hangs(false).await
+    }
+
+    pub(super) async fn abort_goes_out_while_a_sibling_status_read_hangs(self) {
+        self.abort_goes_out_while_a_sibling_hangs(true).await
+    }
+
+    /// checkout aborted and cart's first round in one batch; the API server never answers cart's
+    /// status read (`read_hangs`) or its first status write.
+    async fn abort_goes_out_while_a_sibling_hangs(mut self, read_hangs: bool) {
         let (checkout, cart) = (aborted_at_step_1(), new_rollout("cart", "cart.example.com"));
         self.serve_get(&status_uri("checkout"), &checkout).await;
-        self.serve_get(&status_uri("cart"), &cart).await;
+        let (_, hung_read) = self.expect(Method::GET, &status_uri("cart")).await;
+        if !read_hangs {
+            reply(hung_read, 200, &cart);
+        }
         let step_1 = json!({"regions": ["eu-south"], "percent": 50.0});
         let entry = |state| plugin_entry("checkout", "shop.example.com", step_1.clone(), state);
         let mut config = shared_plugin_config();
@@ -136,7 +149,10 @@ impl ApiServerVerifier {
         assert_eq!(decided.body["status"]["phase"], "RolledBack");
         reply(send, 200, &checkout);
         // cart's first status write: the API server never answers it.
-        let (_, hung) = self.expect(Method::PATCH, &status_apply_uri("cart")).await;
+        let hung = match read_hangs {
+            true => None,
+            false => Some(self.expect(Method::PATCH, &status_apply_uri("cart")).await),
+        };
         // The push goes without waiting for cart: the rollback reaches users, cart's entry is not on
         // it (its round is left out).
         let (apply, send) = self.expect(Method::PATCH, &plugin_apply_uri()).await;
