@@ -10,6 +10,7 @@ use super::deadline::{analysis_budget, round_dues, MetricsWithin};
 use super::finalizer;
 use super::leadership::Leadership;
 use super::plugin_store::PluginConfigStore;
+use super::resync::OwnWrites;
 use super::stores::{BothAlerts, CrdStatusStore, KubeEvents};
 use crate::admin::{ControllerMetrics, RolloutLabels, RolloutProgress};
 use crate::error::{Error, Result};
@@ -37,6 +38,8 @@ pub struct Context<M> {
     pub leadership: Leadership,
     /// A reconcile is cut off after this; shorter than the Lease's renew deadline.
     pub round_deadline: Duration,
+    /// The controller's own writes of the config resources, which wake no rollout (`resync`).
+    pub own_writes: OwnWrites,
 }
 
 /// The schedule key of a CohortRollout.
@@ -220,7 +223,7 @@ where
             return rollouts.iter().map(refuse).collect();
         }
     };
-    let config = &config;
+    let config = &config.remembering_writes(&ctx.own_writes);
     let metrics = MetricsWithin::new(&ctx.metrics_source, analysis_budget(ctx.round_deadline));
     let members: Vec<Member<'_, _, _>> = rollouts
         .iter()

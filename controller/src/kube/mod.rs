@@ -104,6 +104,7 @@ async fn lead(
             backoff: FailureBackoff::default(),
             leadership: leadership.clone(),
             round_deadline: settings.round_deadline(),
+            own_writes: resync::OwnWrites::default(),
         });
         let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<()>();
         let holding = tokio::spawn(async move {
@@ -137,12 +138,14 @@ async fn watch(
     let mut controller = Controller::for_stream(trigger, rollouts.clone());
     for kind in served_config_kinds(&client).await {
         let objects: Api<DynamicObject> = Api::all_with(client.clone(), &config_resource(kind));
-        let rollouts = rollouts.clone();
+        let (rollouts, own) = (rollouts.clone(), ctx.own_writes.clone());
         controller = controller.watches_with(
             objects,
             config_resource(kind),
             watcher::Config::default(),
-            move |object| resync::rollouts_to_wake(kind, &object, &rollouts.state()),
+            move |object| {
+                resync::rollouts_to_wake_unless_own(kind, &object, &rollouts.state(), &own)
+            },
         );
     }
     // The rollouts of one WasmPlugin (or TrafficExtension) reconcile in batches: one apply per round.

@@ -4,6 +4,7 @@
 //! CohortRollout owns one `rollouts[]` entry. Both kinds are read and written the same way.
 
 use super::leadership::Leadership;
+use super::resync::OwnWrites;
 use super::stores::FIELD_MANAGER;
 use super::wire::{
     Calls, ConfigApply, ConfigApplyMeta, ConfigApplySpec, ConfigResource, PluginConfigOnly,
@@ -68,6 +69,8 @@ pub struct PluginConfigStore {
     /// Why the rollout names no resource (its spec's target is invalid and status records none):
     /// every load says so.
     unnamed: Option<(String, String, String)>,
+    /// Where its writes are remembered, for the resync.
+    own_writes: Option<OwnWrites>,
 }
 
 impl PluginConfigStore {
@@ -90,7 +93,14 @@ impl PluginConfigStore {
             leadership,
             writer_namespace: None,
             unnamed: None,
+            own_writes: None,
         }
+    }
+
+    /// This store's writes are remembered in `own` (`resync::OwnWrites`).
+    pub fn remembering_writes(mut self, own: &OwnWrites) -> Self {
+        self.own_writes = Some(own.clone());
+        self
     }
 
     /// The resource `rollout` targets (its namespace defaults to the rollout's). With a target that
@@ -288,7 +298,19 @@ impl ConfigStore for PluginConfigStore {
             .check()
             .map_err(|e| Error::Sink(format!("apply {} {field}: {e}", self.describe())))?;
         let patch = Patch::Apply(&body);
-        match self.calls.patch(&self.name, &params, &patch, false).await {
+        let qualified = format!("{}/{}", self.namespace, self.name);
+        if let Some(own) = &self.own_writes {
+            own.pushing(self.kind, qualified.clone(), config.generation);
+        }
+        let written = self.calls.patch(&self.name, &params, &patch, false).await;
+        if let Some(own) = &self.own_writes {
+            own.pushed(
+                self.kind,
+                qualified,
+                written.as_ref().ok().cloned().flatten(),
+            );
+        }
+        match written {
             Ok(version) => {
                 self.remember(version);
                 Ok(())

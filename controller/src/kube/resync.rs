@@ -3,7 +3,7 @@
 //! its status says is serving (a person re-applied the resource without it, or edited it), or whose
 //! recorded generation is above the document's. Its round merges the entry back (and the generation
 //! above the recorded one). The controller's own writes wake nobody: after them, every entry is as
-//! recorded.
+//! recorded, once the cache has their statuses; until then `OwnWrites` tells them apart.
 
 use super::plugin_store::plugin_config_of;
 use kube::api::DynamicObject;
@@ -12,7 +12,77 @@ use kube::ResourceExt;
 use rollout::api::{CohortRollout, ConfigKind};
 use rollout::entry::{own_entry, owned_entry, owner_of};
 use rollout::round::{entry_name, Target};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// The controller's own writes of each WasmPlugin and TrafficExtension, this leadership term: the
+/// generation of a push under way, and the resourceVersion of the last that landed. Its watch hears
+/// of such a write when the cached statuses may not yet say what it carries (they come on another
+/// watch, and a batch's statuses are many), so an entry would look dropped and its rollout woken
+/// for nothing, and each wake costs a round. An own write wakes nobody. (A person's write that
+/// lands while the controller's push is under way makes that push fail with a 409, and the
+/// controller merges every entry into it again at once.)
+#[derive(Clone, Default)]
+pub struct OwnWrites(Arc<Mutex<HashMap<(ConfigKind, String), Own>>>);
+
+#[derive(Default)]
+struct Own {
+    pushing: Option<u64>,
+    written: Option<String>,
+}
+
+impl OwnWrites {
+    fn with<T>(&self, kind: ConfigKind, qualified: String, f: impl FnOnce(&mut Own) -> T) -> T {
+        let mut own = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        f(own.entry((kind, qualified)).or_default())
+    }
+
+    /// The controller is writing generation `generation` into `namespace/name` of `kind`.
+    pub fn pushing(&self, kind: ConfigKind, qualified: String, generation: u64) {
+        self.with(kind, qualified, |own| own.pushing = Some(generation));
+    }
+
+    /// The write is over: it landed at `version`, or (`None`) it did not land.
+    pub fn pushed(&self, kind: ConfigKind, qualified: String, version: Option<String>) {
+        self.with(kind, qualified, |own| {
+            own.pushing = None;
+            if version.is_some() {
+                own.written = version;
+            }
+        });
+    }
+
+    /// Whether `object` is the controller's own write: its last one landed, unchanged since, or the
+    /// one under way (its answer may come after the watch's event).
+    pub fn is_own(&self, kind: ConfigKind, object: &DynamicObject) -> bool {
+        let qualified = format!(
+            "{}/{}",
+            object.namespace().unwrap_or_default(),
+            object.name_any()
+        );
+        let version = object.metadata.resource_version.as_deref();
+        let generation = plugin_config_of(kind, object)
+            .and_then(|config| config.get("generation"))
+            .and_then(serde_json::Value::as_u64);
+        self.with(kind, qualified, |own| {
+            (version.is_some() && own.written.as_deref() == version)
+                || (generation.is_some() && own.pushing == generation)
+        })
+    }
+}
+
+/// As [`rollouts_to_wake`], but nobody for the controller's own last write of `plugin`.
+pub fn rollouts_to_wake_unless_own(
+    kind: ConfigKind,
+    plugin: &DynamicObject,
+    rollouts: &[Arc<CohortRollout>],
+    own: &OwnWrites,
+) -> Vec<ObjectRef<CohortRollout>> {
+    if own.is_own(kind, plugin) {
+        return Vec::new();
+    }
+    rollouts_to_wake(kind, plugin, rollouts)
+}
 
 /// The rollouts among `rollouts` that a change of `plugin` (a resource of `kind`) calls for a round now.
 pub fn rollouts_to_wake(

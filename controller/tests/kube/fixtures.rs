@@ -53,6 +53,7 @@ pub fn context<M>(client: kube::Client, metrics_source: M) -> Context<M> {
         backoff: FailureBackoff::default(),
         leadership: Leadership::held_for(Duration::from_secs(3600)),
         round_deadline: ROUND_DEADLINE,
+        own_writes: Default::default(),
     }
 }
 

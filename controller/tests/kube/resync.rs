@@ -5,7 +5,7 @@ use crate::fixtures::{
     cohort_rollout, mock_client, plugin_entry, shared_plugin_config, timeout, wasm_plugin,
 };
 use crate::scenarios::Scenario;
-use controller::kube::resync::rollouts_to_wake;
+use controller::kube::resync::{rollouts_to_wake, rollouts_to_wake_unless_own, OwnWrites};
 use controller::kube::{run_with_client, KubeOptions};
 use kube::api::DynamicObject;
 use rollout::api::{CohortRollout, ConfigKind};
@@ -128,6 +128,37 @@ fn a_wasm_plugin_change_wakes_the_rollouts_whose_entry_it_dropped_or_changed() {
         woken(&broken, &rollouts),
         ["checkout", "search", "cart", "new"]
     );
+}
+
+#[test]
+fn the_controllers_own_write_wakes_nobody_before_the_cache_has_the_statuses_it_carries() {
+    // The cache still has checkout at step 0; the controller just pushed it at step 1 (generation
+    // 9, resourceVersion "30"), and saved that status, which the cache has not heard of yet.
+    let checkout = at_step_0("checkout", "shop.example.com");
+    let mut step_1 = entry_at_step_0("checkout", "shop.example.com");
+    step_1["stage"]["percent"] = json!(20.0);
+    let pushed = plugin(9, json!([step_1]));
+    let own = OwnWrites::default();
+    let wake = |own: &OwnWrites| {
+        let rollouts = [checkout.clone()];
+        rollouts_to_wake_unless_own(ConfigKind::WasmPlugin, &pushed, &rollouts, own).len()
+    };
+    assert_eq!(
+        wake(&own),
+        1,
+        "without knowing its own writes, it wakes checkout"
+    );
+    let sluice = || "istio-system/sluice".to_string();
+    // The watch's event comes before the apply's answer, or after it.
+    own.pushing(ConfigKind::WasmPlugin, sluice(), 9);
+    assert_eq!(wake(&own), 0);
+    own.pushed(ConfigKind::WasmPlugin, sluice(), Some("30".into()));
+    assert_eq!(wake(&own), 0);
+    // Another write (a person's: another resourceVersion, no push of its generation under way) is
+    // checked as before.
+    own.pushing(ConfigKind::WasmPlugin, sluice(), 10);
+    own.pushed(ConfigKind::WasmPlugin, sluice(), Some("31".into()));
+    assert_eq!(wake(&own), 1);
 }
 
 /// The TrafficExtension `istio-system/sluice` (Istio 1.30+) carrying `entries`.
