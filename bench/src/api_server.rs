@@ -1,23 +1,17 @@
-//! An in-memory Kubernetes API server for the controller benchmark: the controller's real client and
-//! stores talk to it as to the real one (JSON over `kube::Client`), so the figures include their
-//! parse, merge, compile and serialize work. It keeps WasmPlugins and CohortRollouts as the JSON it
-//! serves, answers a stale `resourceVersion` with 409, takes Events, counts the applies of each
-//! WasmPlugin, and measures the time it spends answering, so that its share of the process CPU can
-//! be told apart from the controller's (a monotonic clock: this thread's CPU clock costs a system
-//! call per read, which would itself weigh on the figures).
+//! An in-memory Kubernetes API server for the controller benchmark, run in a process of its own
+//! (`api_http`) so that the controller's process holds only the controller: its real client, cache
+//! and stores talk to it over HTTP as to the real one, so the figures include their parse, merge,
+//! compile and serialize work. It keeps WasmPlugins and CohortRollouts as the JSON it serves,
+//! answers a stale `resourceVersion` with 409, takes Events, counts the applies of each WasmPlugin,
+//! and sends every write to the open watches of its kind, as the real one does.
 //!
-//! Only what the controller's rounds send is served: GET and server-side apply of a WasmPlugin and
-//! of a CohortRollout's status, and POST of an Event.
+//! Only what the controller sends is served: list and watch of WasmPlugins and CohortRollouts, GET
+//! and server-side apply of a WasmPlugin and of a CohortRollout's status, and POST of an Event.
 
-use http::{Method, Request, Response, StatusCode};
-use kube::client::Body;
+use http::{Method, StatusCode};
 use std::collections::HashMap;
-use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll};
-use std::time::Instant;
+use tokio::sync::mpsc::UnboundedSender;
 
 const PLUGINS: &str = "/apis/extensions.istio.io/v1alpha1/namespaces/";
 const ROLLOUTS: &str = "/apis/sluice.dev/v1alpha1/namespaces/";
@@ -35,9 +29,8 @@ pub struct State {
     pub conflicts: u64,
     pub events: u64,
     pub requests: u64,
-    /// Time spent answering, in ns (single-threaded, so about its CPU): the API server's work, not
-    /// the controller's.
-    pub cpu_ns: u64,
+    /// The open watches: of CohortRollouts (`true`) or WasmPlugins, each sent every write's event.
+    watches: Vec<(bool, UnboundedSender<Vec<u8>>)>,
 }
 
 struct Rollout {
@@ -117,7 +110,90 @@ impl State {
         self.next_version
     }
 
-    fn answer(&mut self, method: &Method, path: &str, body: &[u8]) -> (StatusCode, Vec<u8>) {
+    /// A page of the list of CohortRollouts (`rollouts`) or WasmPlugins of `namespace`, as served:
+    /// at most `limit` items (all when 0), from the `continue` token `from` (an item's position in
+    /// name order), as the real API server pages the watcher's list (500 at a time).
+    pub fn list(&self, rollouts: bool, namespace: &str, limit: usize, from: usize) -> Vec<u8> {
+        let prefix = format!("{namespace}/");
+        let mut keys: Vec<&String> = if rollouts {
+            self.rollouts.keys().collect()
+        } else {
+            self.plugins.keys().collect()
+        };
+        keys.retain(|k| k.starts_with(&prefix));
+        keys.sort();
+        let limit = if limit == 0 { keys.len() } else { limit };
+        let page = keys.iter().skip(from).take(limit);
+        let items: Vec<Vec<u8>> = page
+            .filter_map(|key| match rollouts {
+                true => self.rollouts.get(*key).map(|r| r.served(key)),
+                false => self.plugins.get(*key).map(|(_, served)| served.clone()),
+            })
+            .collect();
+        let (api_version, kind) = if rollouts {
+            ("sluice.dev/v1alpha1", "CohortRolloutList")
+        } else {
+            ("extensions.istio.io/v1alpha1", "WasmPluginList")
+        };
+        let more = from + limit < keys.len();
+        let next = if more {
+            format!(r#","continue":"{}""#, from + limit)
+        } else {
+            String::new()
+        };
+        let mut list = format!(
+            r#"{{"apiVersion":"{api_version}","kind":"{kind}","metadata":{{"resourceVersion":"{}"{next}}},"items":["#,
+            self.next_version
+        )
+        .into_bytes();
+        list.extend_from_slice(&items.join(&b","[..]));
+        list.extend_from_slice(b"]}");
+        list
+    }
+
+    /// From now on, every write of a CohortRollout (`rollouts`) or WasmPlugin goes to `watch`.
+    pub fn watch(&mut self, rollouts: bool, watch: UnboundedSender<Vec<u8>>) {
+        self.watches.push((rollouts, watch));
+    }
+
+    fn modified(&mut self, rollouts: bool, object: &[u8]) {
+        let mut event = br#"{"type":"MODIFIED","object":"#.to_vec();
+        event.extend_from_slice(object);
+        event.extend_from_slice(b"}\n");
+        // A watch whose client is gone is dropped.
+        self.watches
+            .retain(|(kind, watch)| *kind != rollouts || watch.send(event.clone()).is_ok());
+    }
+
+    /// Pads the history of every CohortRollout status to `len` decisions, as a rollout that has run
+    /// a while has (status carries at most 50), each a copy of its last one; the watches hear of it.
+    pub fn fill_history(&mut self, len: usize) {
+        let keys: Vec<String> = self.rollouts.keys().cloned().collect();
+        for key in keys {
+            let version = self.bump();
+            let Some(rollout) = self.rollouts.get_mut(&key) else {
+                continue;
+            };
+            let Some(status) = &rollout.status else {
+                continue;
+            };
+            let Ok(mut status) = serde_json::from_slice::<serde_json::Value>(status) else {
+                continue;
+            };
+            if let Some(history) = status["history"].as_array_mut() {
+                if let Some(last) = history.last().cloned() {
+                    let missing = len.saturating_sub(history.len());
+                    history.splice(0..0, std::iter::repeat_n(last, missing));
+                }
+            }
+            rollout.status = serde_json::to_vec(&status).ok();
+            rollout.version = version;
+            let served = rollout.served(&key);
+            self.modified(true, &served);
+        }
+    }
+
+    pub fn answer(&mut self, method: &Method, path: &str, body: &[u8]) -> (StatusCode, Vec<u8>) {
         self.requests += 1;
         if let Some(rest) = path.strip_prefix(PLUGINS) {
             let key = rest.replacen("/wasmplugins/", "/", 1);
@@ -171,6 +247,7 @@ impl State {
         next.extend_from_slice(&body[at.end..]);
         served.clone_from(&next);
         *self.applies.entry(key).or_default() += 1;
+        self.modified(false, &next);
         (StatusCode::OK, next)
     }
 
@@ -192,7 +269,9 @@ impl State {
         let status = &body[at + 9..body.len().saturating_sub(1)];
         rollout.status = Some(status.to_vec());
         rollout.version = version;
-        (StatusCode::OK, rollout.served(key))
+        let served = rollout.served(key);
+        self.modified(true, &served);
+        (StatusCode::OK, served)
     }
 }
 
@@ -229,37 +308,4 @@ fn not_found(what: &str) -> (StatusCode, Vec<u8>) {
 fn conflict(what: &str) -> (StatusCode, Vec<u8>) {
     let message = format!("the object {what} has been modified");
     (StatusCode::CONFLICT, failure(409, "Conflict", &message))
-}
-
-type Answer = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
-
-impl tower_service::Service<Request<Body>> for ApiServer {
-    type Response = Response<Body>;
-    type Error = Infallible;
-    type Future = Answer;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: Request<Body>) -> Answer {
-        let server = self.clone();
-        Box::pin(async move {
-            let (parts, body) = request.into_parts();
-            let body = body.collect_bytes().await.unwrap_or_default();
-            let started = Instant::now();
-            let (status, answer) = server
-                .state()
-                .answer(&parts.method, parts.uri.path(), &body);
-            let mut response = Response::new(Body::from(answer));
-            *response.status_mut() = status;
-            response.headers_mut().insert(
-                http::header::CONTENT_TYPE,
-                http::HeaderValue::from_static("application/json"),
-            );
-            let spent = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-            server.state().cpu_ns += spent;
-            Ok(response)
-        })
-    }
 }

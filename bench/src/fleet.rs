@@ -1,18 +1,30 @@
 //! A fleet of CohortRollouts for the controller benchmark, spread evenly over WasmPlugins whose
-//! sluice config carries a 10,000-city table. Each round runs the controller's own round for the
-//! rollouts of each WasmPlugin (`controller::kube::controller::reconcile_target`: status, analysis,
-//! merge, compile, apply, Events, gauges) through the real Kubernetes client and stores, against the
-//! in-memory API server; only Prometheus is answered in memory (a healthy canary, so every rollout
-//! advances a step each round and every WasmPlugin changes).
+//! sluice config carries a 10,000-city table, run as the controller runs them: its cache of the
+//! rollouts filled by its own watch (`controller::kube::cache`), the WasmPlugin watch and its resync
+//! check, and each round the controller's own round for the rollouts of each WasmPlugin
+//! (`controller::kube::controller::reconcile_target`: status, analysis, merge, compile, apply,
+//! Events, gauges), all through the real Kubernetes client over HTTP to the API server process
+//! (`api_http`). Only Prometheus is answered in memory (a healthy canary, so every rollout advances
+//! a step each round and every WasmPlugin changes).
 
 use crate::api_server::ApiServer;
 use crate::cpu::process_cpu_ns;
 use controller::admin::ControllerMetrics;
-use controller::kube::controller::{key_of, reconcile_target, Context};
+use controller::kube::cache::watch_rollouts;
+use controller::kube::config_entries::ConfigEntries;
+use controller::kube::controller::{key_of, reconcile_target, target_of, Context};
 use controller::kube::leadership::Leadership;
+use controller::kube::plugin_store::config_resource;
+use controller::kube::resync::{rollouts_to_wake_unless_own, OwnWrites};
 use controller::schedule::{AnalysisClock, FailureBackoff};
-use rollout::api::{CohortRollout, CohortRolloutSpec, RequestMatch};
+use futures::StreamExt;
+use kube::runtime::reflector::Store;
+use kube::runtime::{watcher, WatchStreamExt};
+use kube::Api;
+use rollout::api::{CohortRollout, CohortRolloutSpec, ConfigKind, RequestMatch};
 use rollout::ports::MetricsSource;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -36,25 +48,6 @@ impl MetricsSource for HealthyMetrics {
     }
 }
 
-pub struct Fleet {
-    pub server: ApiServer,
-    ctx: Context<HealthyMetrics>,
-    /// The rollouts of each WasmPlugin.
-    targets: Vec<Vec<CohortRollout>>,
-}
-
-/// What one round cost and did.
-pub struct RoundFigures {
-    /// Process CPU time of the round (controller and API server), ns.
-    pub cpu_ns: u64,
-    /// Of which the in-memory API server's, ns.
-    pub api_cpu_ns: u64,
-    /// Applies of each WasmPlugin during the round.
-    pub applies: Vec<u64>,
-    /// Rollouts whose round failed.
-    pub failed: usize,
-}
-
 /// `100 steps of 1%` in one region, two checks: every analysis of a healthy canary advances it.
 fn spec(plugin: &str, authority: String) -> Result<CohortRolloutSpec, String> {
     let yaml = format!(
@@ -76,29 +69,89 @@ analysis:
     Ok(spec)
 }
 
+fn plugin_name(p: usize) -> String {
+    format!("sluice-{p:03}")
+}
+
+/// The API server's objects: `plugins` WasmPlugins carrying `settings` (the shared settings, JSON, no
+/// rollouts yet) and `rollouts` CohortRollouts spread evenly over them, no status yet.
+pub fn populate(
+    server: &ApiServer,
+    rollouts: usize,
+    plugins: usize,
+    settings: &str,
+) -> Result<(), String> {
+    for p in 0..plugins {
+        server.add_plugin(NAMESPACE, &plugin_name(p), settings);
+    }
+    for i in 0..rollouts {
+        let name = format!("rollout-{i:05}");
+        let spec = spec(
+            &plugin_name(i % plugins.max(1)),
+            format!("{name}.bench.example"),
+        )?;
+        let spec_json = serde_json::to_string(&spec).map_err(|e| e.to_string())?;
+        server.add_rollout(NAMESPACE, &name, spec_json);
+    }
+    Ok(())
+}
+
+/// What the watches did: rounds their events started, and rollouts the resync woke.
+#[derive(Default)]
+pub struct Watched {
+    pub triggers: AtomicUsize,
+    pub wakes: AtomicUsize,
+}
+
+pub struct Fleet {
+    ctx: Context<HealthyMetrics>,
+    cache: Store<CohortRollout>,
+    pub watched: Arc<Watched>,
+}
+
+/// What one round cost and did.
+pub struct RoundFigures {
+    /// CPU time of the controller's process during the round (its watches included), ns.
+    pub cpu_ns: u64,
+    /// CPU time of the API server's process meanwhile, ns.
+    pub api_cpu_ns: u64,
+    /// Applies of each WasmPlugin during the round.
+    pub applies: Vec<u64>,
+    /// Rollouts whose round failed.
+    pub failed: usize,
+}
+
 impl Fleet {
-    /// `rollouts` CohortRollouts over `plugins` WasmPlugins, each WasmPlugin's sluice config the
-    /// shared settings in `settings` (JSON, no rollouts yet).
-    pub fn new(rollouts: usize, plugins: usize, settings: &str) -> Result<Fleet, String> {
-        let server = ApiServer::default();
-        let client = kube::Client::new(server.clone(), NAMESPACE);
-        let plugin_name = |p: usize| format!("sluice-{p:03}");
-        for p in 0..plugins {
-            server.add_plugin(NAMESPACE, &plugin_name(p), settings);
-        }
-        let mut targets: Vec<Vec<CohortRollout>> = (0..plugins).map(|_| Vec::new()).collect();
-        for i in 0..rollouts {
-            let name = format!("rollout-{i:05}");
-            let p = i % plugins.max(1);
-            let spec = spec(&plugin_name(p), format!("{name}.bench.example"))?;
-            let spec_json = serde_json::to_string(&spec).map_err(|e| e.to_string())?;
-            server.add_rollout(NAMESPACE, &name, spec_json);
-            let mut rollout = CohortRollout::new(&name, spec);
-            rollout.metadata.namespace = Some(NAMESPACE.into());
-            rollout.metadata.generation = Some(1);
-            rollout.metadata.uid = Some(format!("uid-{name}"));
-            rollout.metadata.finalizers = Some(vec!["sluice.dev/rollback".into()]);
-            targets[p].push(rollout);
+    /// The controller's side of a fleet of `rollouts` CohortRollouts, against the API server at
+    /// `url`: its watches running, and its cache filled.
+    pub async fn new(url: &str, rollouts: usize) -> Result<Fleet, String> {
+        let config = kube::Config::new(url.parse().map_err(|e| format!("{url}: {e}"))?);
+        let client = kube::Client::try_from(config).map_err(|e| e.to_string())?;
+        let watched = Arc::new(Watched::default());
+        let (cache, trigger) = watch_rollouts(Api::namespaced(client.clone(), NAMESPACE));
+        let counted = watched.clone();
+        tokio::spawn(trigger.for_each(move |_| {
+            counted.triggers.fetch_add(1, Ordering::Relaxed);
+            async {}
+        }));
+        let kind = ConfigKind::WasmPlugin;
+        let plugins: Api<ConfigEntries> =
+            Api::namespaced_with(client.clone(), NAMESPACE, &config_resource(kind));
+        let (rollouts_seen, counted) = (cache.clone(), watched.clone());
+        let own_writes = OwnWrites::default();
+        let own = own_writes.clone();
+        let plugin_events = watcher(plugins, watcher::Config::default()).applied_objects();
+        tokio::spawn(plugin_events.for_each(move |plugin| {
+            if let Ok(plugin) = plugin {
+                let rollouts = rollouts_seen.state();
+                let woken = rollouts_to_wake_unless_own(kind, &plugin, &rollouts, &own).len();
+                counted.wakes.fetch_add(woken, Ordering::Relaxed);
+            }
+            async {}
+        }));
+        cache.wait_until_ready().await.map_err(|e| e.to_string())?;
+        while cache.len() < rollouts {
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let ctx = Context {
             client,
@@ -110,73 +163,91 @@ impl Fleet {
             backoff: FailureBackoff::default(),
             leadership: Leadership::held_for(Duration::from_secs(24 * 3600)),
             round_deadline: Duration::from_secs(3600),
+            own_writes: own_writes.clone(),
         };
         Ok(Fleet {
-            server,
             ctx,
-            targets,
+            cache,
+            watched,
         })
     }
 
+    /// The API server's `/bench/<what>` answer.
+    async fn bench_call(&self, method: http::Method, what: &str) -> Result<String, String> {
+        let request = http::Request::builder()
+            .method(method)
+            .uri(format!("/bench/{what}"))
+            .body(Vec::new())
+            .map_err(|e| e.to_string())?;
+        let answer = self.ctx.client.request_text(request).await;
+        answer.map_err(|e| format!("/bench/{what}: {e}"))
+    }
+
+    /// Applies of each WasmPlugin so far, and the API server's CPU time (ns).
+    async fn server_stats(&self) -> Result<(BTreeMap<String, u64>, u64), String> {
+        let stats = self.bench_call(http::Method::GET, "stats").await?;
+        let stats: serde_json::Value = serde_json::from_str(&stats).map_err(|e| e.to_string())?;
+        let applies = serde_json::from_value(stats["applies"].clone()).unwrap_or_default();
+        Ok((applies, stats["cpu_ns"].as_u64().unwrap_or(0)))
+    }
+
+    /// Every rollout's status history filled, as after a long rollout; the cache has heard of it.
+    pub async fn age(&self) -> Result<(), String> {
+        self.bench_call(http::Method::POST, "history").await?;
+        settle().await;
+        Ok(())
+    }
+
     /// One analysis round of every rollout: one batch per WasmPlugin, or (`alone`) one round per
-    /// rollout as before batching.
-    pub async fn round(&self, alone: bool) -> RoundFigures {
-        // Every rollout's interval has elapsed.
-        for rollout in self.targets.iter().flatten() {
-            self.ctx
-                .clock
-                .analysis_lost(&key_of(rollout), INTERVAL, Instant::now());
+    /// rollout as before batching; the rollouts as the cache has them, as the controller's are.
+    pub async fn round(&self, alone: bool) -> Result<RoundFigures, String> {
+        let mut targets: BTreeMap<String, Vec<Arc<CohortRollout>>> = BTreeMap::new();
+        for rollout in self.cache.state() {
+            // Every rollout's interval has elapsed.
+            let key = key_of(&rollout);
+            self.ctx.clock.analysis_lost(&key, INTERVAL, Instant::now());
+            let target = target_of(&rollout).map(|(_, t)| t).unwrap_or_default();
+            targets.entry(target).or_default().push(rollout);
         }
-        let applies_before = self.applies();
-        let api_before = self.server.state().cpu_ns;
+        let (applies_before, api_before) = self.server_stats().await?;
         let cpu_before = process_cpu_ns();
         let mut failed = 0;
-        for rollouts in &self.targets {
-            let rollouts: Vec<&CohortRollout> = rollouts.iter().collect();
-            let batches: Vec<&[&CohortRollout]> = if alone {
-                rollouts.chunks(1).collect()
-            } else {
-                vec![&rollouts]
-            };
-            for batch in batches {
+        for rollouts in targets.values_mut() {
+            rollouts.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+            let rollouts: Vec<&CohortRollout> = rollouts.iter().map(AsRef::as_ref).collect();
+            let size = if alone { 1 } else { rollouts.len().max(1) };
+            for batch in rollouts.chunks(size) {
                 let due = reconcile_target(batch, &self.ctx).await;
                 failed += due.iter().filter(|d| d.is_err()).count();
             }
         }
+        // The watches take in the round's last writes.
+        settle().await;
         let cpu_ns = process_cpu_ns().saturating_sub(cpu_before);
-        let api_cpu_ns = self.server.state().cpu_ns.saturating_sub(api_before);
-        let applies = self
-            .applies()
+        let (applies_after, api_after) = self.server_stats().await?;
+        let applies = applies_after
             .iter()
-            .zip(applies_before)
-            .map(|(after, before)| after - before)
+            .map(|(plugin, after)| after - applies_before.get(plugin).copied().unwrap_or(0))
             .collect();
-        RoundFigures {
+        Ok(RoundFigures {
             cpu_ns,
-            api_cpu_ns,
+            api_cpu_ns: api_after.saturating_sub(api_before),
             applies,
             failed,
-        }
-    }
-
-    /// Applies so far of each WasmPlugin, in order.
-    fn applies(&self) -> Vec<u64> {
-        let state = self.server.state();
-        (0..self.targets.len())
-            .map(|p| {
-                let key = format!("{NAMESPACE}/sluice-{p:03}");
-                state.applies.get(&key).copied().unwrap_or(0)
-            })
-            .collect()
+        })
     }
 
     /// The step of the first rollout, as its status says.
     pub async fn first_step(&self) -> Option<u32> {
         let api: kube::Api<CohortRollout> =
             kube::Api::namespaced(self.ctx.client.clone(), NAMESPACE);
-        let first = self.targets.first()?.first()?;
-        let name = first.metadata.name.as_deref()?;
-        let object = api.get_status(name).await.ok()?;
+        let object = api.get_status("rollout-00000").await.ok()?;
         object.status.map(|s| s.current_step)
     }
+}
+
+/// Long enough for the watches to take in the writes just made (they run between the round's
+/// awaits, on this thread; a wait costs no CPU).
+async fn settle() {
+    tokio::time::sleep(Duration::from_millis(300)).await;
 }

@@ -3,6 +3,7 @@
 //! the controller benchmark, a fleet of CohortRollouts run by the real controller against an
 //! in-memory API server (`fleet`, `api_server`), measured with `cpu`.
 
+pub mod api_http;
 pub mod api_server;
 pub mod cpu;
 pub mod fleet;

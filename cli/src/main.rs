@@ -11,6 +11,10 @@ mod validate;
 use clap::Parser;
 use std::process::ExitCode;
 
+// As the controller benchmark measures it (bench/src/bin/rollouts_bench.rs uses the same).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let plugin = kubectl::invoked_as_plugin(std::env::args_os().next());
     // The plugin reports a failed request itself, naming the context: kube's own log line would say

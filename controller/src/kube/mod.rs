@@ -16,6 +16,7 @@
 pub mod batches;
 pub mod cache;
 pub mod commands;
+pub mod config_entries;
 pub mod controller;
 pub mod crd;
 pub mod deadline;
@@ -33,9 +34,9 @@ use crate::process::{install_crypto_provider, shutdown_signal};
 use crate::prometheus::Prometheus;
 use crate::schedule::{AnalysisClock, FailureBackoff};
 use batches::{reconcile_batched, Batches};
+use config_entries::ConfigEntries;
 use controller::{error_policy, Context};
 use futures::StreamExt;
-use kube::api::DynamicObject;
 use kube::runtime::{watcher, Controller};
 use kube::{Api, Client};
 use lease::{LeaderElector, LeaseSettings};
@@ -137,7 +138,7 @@ async fn watch(
     let (rollouts, trigger) = cache::watch_rollouts(api);
     let mut controller = Controller::for_stream(trigger, rollouts.clone());
     for kind in served_config_kinds(&client).await {
-        let objects: Api<DynamicObject> = Api::all_with(client.clone(), &config_resource(kind));
+        let objects: Api<ConfigEntries> = Api::all_with(client.clone(), &config_resource(kind));
         let (rollouts, own) = (rollouts.clone(), ctx.own_writes.clone());
         controller = controller.watches_with(
             objects,

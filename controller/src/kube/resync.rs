@@ -5,12 +5,11 @@
 //! above the recorded one). The controller's own writes wake nobody: after them, every entry is as
 //! recorded, once the cache has their statuses; until then `OwnWrites` tells them apart.
 
-use super::plugin_store::plugin_config_of;
-use kube::api::DynamicObject;
+use super::config_entries::ConfigEntries;
 use kube::runtime::reflector::ObjectRef;
 use kube::ResourceExt;
 use rollout::api::{CohortRollout, ConfigKind};
-use rollout::entry::{own_entry, owned_entry, owner_of};
+use rollout::entry::{owned_entry, owner_of};
 use rollout::round::{entry_name, Target};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -54,16 +53,14 @@ impl OwnWrites {
 
     /// Whether `object` is the controller's own write: its last one landed, unchanged since, or the
     /// one under way (its answer may come after the watch's event).
-    pub fn is_own(&self, kind: ConfigKind, object: &DynamicObject) -> bool {
+    pub fn is_own(&self, kind: ConfigKind, object: &ConfigEntries) -> bool {
         let qualified = format!(
             "{}/{}",
             object.namespace().unwrap_or_default(),
             object.name_any()
         );
         let version = object.metadata.resource_version.as_deref();
-        let generation = plugin_config_of(kind, object)
-            .and_then(|config| config.get("generation"))
-            .and_then(serde_json::Value::as_u64);
+        let generation = object.generation(kind);
         self.with(kind, qualified, |own| {
             (version.is_some() && own.written.as_deref() == version)
                 || (generation.is_some() && own.pushing == generation)
@@ -74,7 +71,7 @@ impl OwnWrites {
 /// As [`rollouts_to_wake`], but nobody for the controller's own last write of `plugin`.
 pub fn rollouts_to_wake_unless_own(
     kind: ConfigKind,
-    plugin: &DynamicObject,
+    plugin: &ConfigEntries,
     rollouts: &[Arc<CohortRollout>],
     own: &OwnWrites,
 ) -> Vec<ObjectRef<CohortRollout>> {
@@ -87,15 +84,13 @@ pub fn rollouts_to_wake_unless_own(
 /// The rollouts among `rollouts` that a change of `plugin` (a resource of `kind`) calls for a round now.
 pub fn rollouts_to_wake(
     kind: ConfigKind,
-    plugin: &DynamicObject,
+    plugin: &ConfigEntries,
     rollouts: &[Arc<CohortRollout>],
 ) -> Vec<ObjectRef<CohortRollout>> {
     let (plugin_namespace, plugin_name) =
         (plugin.namespace().unwrap_or_default(), plugin.name_any());
     // An unreadable document wakes every rollout on it: their rounds say what is wrong with it.
-    let document = plugin_config_of(kind, plugin)
-        .and_then(|config| serde_json::to_vec(config).ok())
-        .and_then(|bytes| cohort::parse(&bytes).ok());
+    let document = plugin.document(kind);
     rollouts
         .iter()
         .filter(|rollout| {
@@ -116,7 +111,8 @@ pub fn rollouts_to_wake(
 
 /// Whether `document` carries `rollout`'s entry as its status records it, at a generation no lower
 /// than the recorded one. A rollout that never pushed counts as not serving (its round is due anyway).
-fn serving_as_recorded(rollout: &CohortRollout, document: &cohort::SluiceConfig) -> bool {
+fn serving_as_recorded(rollout: &CohortRollout, document: &(u64, Vec<cohort::Rollout>)) -> bool {
+    let (generation, entries) = document;
     let Some(status) = &rollout.status else {
         return false;
     };
@@ -138,6 +134,9 @@ fn serving_as_recorded(rollout: &CohortRollout, document: &cohort::SluiceConfig)
         stage,
         status.phase,
     );
-    own_entry(document, &expected.name, &owner) == Some(&expected)
-        && document.generation >= status.config_generation
+    let own = entries
+        .iter()
+        .find(|r| r.name == expected.name)
+        .filter(|r| r.owner.as_deref().is_none_or(|o| o == owner));
+    own == Some(&expected) && *generation >= status.config_generation
 }

@@ -5,9 +5,9 @@ use crate::fixtures::{
     cohort_rollout, mock_client, plugin_entry, shared_plugin_config, timeout, wasm_plugin,
 };
 use crate::scenarios::Scenario;
+use controller::kube::config_entries::ConfigEntries;
 use controller::kube::resync::{rollouts_to_wake, rollouts_to_wake_unless_own, OwnWrites};
 use controller::kube::{run_with_client, KubeOptions};
-use kube::api::DynamicObject;
 use rollout::api::{CohortRollout, ConfigKind};
 use serde_json::{json, Value};
 use std::path::Path;
@@ -73,14 +73,14 @@ fn entry_at_step_0(name: &str, authority: &str) -> Value {
     plugin_entry(name, authority, stage, "progressing")
 }
 
-fn plugin(generation: u64, entries: Value) -> DynamicObject {
+fn plugin(generation: u64, entries: Value) -> ConfigEntries {
     let mut config = shared_plugin_config();
     config["generation"] = json!(generation);
     config["rollouts"] = entries;
     serde_json::from_value(wasm_plugin("30", config)).unwrap()
 }
 
-fn woken(plugin: &DynamicObject, rollouts: &[Arc<CohortRollout>]) -> Vec<String> {
+fn woken(plugin: &ConfigEntries, rollouts: &[Arc<CohortRollout>]) -> Vec<String> {
     rollouts_to_wake(ConfigKind::WasmPlugin, plugin, rollouts)
         .into_iter()
         .map(|r| r.name)
@@ -122,8 +122,9 @@ fn a_wasm_plugin_change_wakes_the_rollouts_whose_entry_it_dropped_or_changed() {
     // The controller's own write (all as recorded, generation 9): nobody but the one still to start.
     assert_eq!(woken(&plugin(9, all), &rollouts), ["new"]);
     // A document that does not parse wakes every rollout on it: their rounds report it.
-    let mut broken = plugin(9, json!([]));
-    broken.data["spec"]["pluginConfig"]["generation"] = json!("nine");
+    let mut config = shared_plugin_config();
+    config["generation"] = json!("nine");
+    let broken: ConfigEntries = serde_json::from_value(wasm_plugin("30", config)).unwrap();
     assert_eq!(
         woken(&broken, &rollouts),
         ["checkout", "search", "cart", "new"]
@@ -162,7 +163,7 @@ fn the_controllers_own_write_wakes_nobody_before_the_cache_has_the_statuses_it_c
 }
 
 /// The TrafficExtension `istio-system/sluice` (Istio 1.30+) carrying `entries`.
-fn extension(generation: u64, entries: Value) -> DynamicObject {
+fn extension(generation: u64, entries: Value) -> ConfigEntries {
     let mut config = shared_plugin_config();
     config["generation"] = json!(generation);
     config["rollouts"] = entries;
@@ -187,7 +188,7 @@ fn a_traffic_extension_change_wakes_only_the_rollouts_on_that_traffic_extension(
         entry_at_step_0("checkout", "shop.example.com"),
         entry_at_step_0("cart", "cart.example.com"),
     ]);
-    let woken = |kind, object: &DynamicObject| -> Vec<String> {
+    let woken = |kind, object: &ConfigEntries| -> Vec<String> {
         rollouts_to_wake(kind, object, &rollouts)
             .into_iter()
             .map(|r| r.name)
@@ -196,8 +197,11 @@ fn a_traffic_extension_change_wakes_only_the_rollouts_on_that_traffic_extension(
     let changed = extension(8, dropped_search.clone());
     assert_eq!(woken(ConfigKind::TrafficExtension, &changed), ["search"]);
     // The config is read from spec.wasm.pluginConfig: a broken one there wakes every rollout on it.
-    let mut broken = extension(8, dropped_search.clone());
-    broken.data["spec"]["wasm"]["pluginConfig"]["generation"] = json!("eight");
+    let mut config = shared_plugin_config();
+    config["generation"] = json!("eight");
+    config["rollouts"] = dropped_search.clone();
+    let broken = crate::traffic_extension::traffic_extension("30", config);
+    let broken: ConfigEntries = serde_json::from_value(broken).unwrap();
     assert_eq!(
         woken(ConfigKind::TrafficExtension, &broken),
         ["checkout", "search"]
