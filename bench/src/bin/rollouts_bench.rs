@@ -15,7 +15,11 @@
 //!
 //! Usage: rollouts-bench [--rounds N] [--repeats N] [--baseline]
 //!        rollouts-bench --api ROLLOUTS PLUGINS
-//!        rollouts-bench --child URL ROLLOUTS ROUNDS [alone]
+//!        rollouts-bench --child URL ROLLOUTS ROUNDS batched|alone|fresh
+//!
+//! `fresh` leaves the statuses' history as the rounds make it (a few decisions), beside the full
+//! one; each batched child also times the status JSON alone (`Fleet::status_json_ns`), the part of
+//! a round no change to the controller's own code can remove.
 
 // The `sluice` binary's allocator (cli/src/main.rs), so that the figures are the controller's.
 #[global_allocator]
@@ -56,6 +60,8 @@ struct Figures {
     /// Rounds started by watch events, and rollouts woken by the resync, during the rounds measured.
     triggers: usize,
     wakes: usize,
+    /// The status JSON alone, per rollout per round, ns.
+    json_ns: Vec<f64>,
 }
 
 /// The API server's process: serves the fleet's objects until the benchmark kills it.
@@ -80,7 +86,8 @@ fn api_server(rollouts: usize, plugins: usize) -> Result<(), String> {
 }
 
 /// The controller's process: its watches and cache, then the rounds.
-fn child(url: &str, rollouts: usize, rounds: usize, alone: bool) -> Result<(), String> {
+fn child(url: &str, rollouts: usize, rounds: usize, mode: &str) -> Result<(), String> {
+    let alone = mode == "alone";
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -90,7 +97,9 @@ fn child(url: &str, rollouts: usize, rounds: usize, alone: bool) -> Result<(), S
         // The first round starts every rollout (status created, entry added); then every status
         // gets the full history of a rollout that has run a while.
         let first = fleet.round(alone).await?;
-        fleet.age().await?;
+        if mode != "fresh" {
+            fleet.age().await?;
+        }
         let (triggers, wakes) = (&fleet.watched.triggers, &fleet.watched.wakes);
         let watched_before = (triggers.load(Relaxed), wakes.load(Relaxed));
         let mut line = format!("CHILD failed={}", first.failed);
@@ -104,6 +113,10 @@ fn child(url: &str, rollouts: usize, rounds: usize, alone: bool) -> Result<(), S
                 r.api_cpu_ns as f64 / 1e6,
                 r.failed
             );
+        }
+        if mode == "batched" {
+            let sample = rollouts.min(1_000);
+            line += &format!(" json_ns={:.0}", fleet.status_json_ns(sample).await?);
         }
         let step = fleet.first_step().await.unwrap_or(0);
         line += &format!(
@@ -136,6 +149,7 @@ fn parse_child(out: &str) -> Option<Figures> {
             "step" => f.step = value.parse().ok()?,
             "triggers" => f.triggers += value.parse::<usize>().ok()?,
             "wakes" => f.wakes += value.parse::<usize>().ok()?,
+            "json_ns" => f.json_ns.push(value.parse().ok()?),
             _ => {}
         }
     }
@@ -147,7 +161,7 @@ fn run_child(
     rollouts: usize,
     plugins: usize,
     rounds: usize,
-    alone: bool,
+    mode: &str,
 ) -> Result<Figures, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut server = Command::new(&exe)
@@ -168,10 +182,8 @@ fn run_child(
         &format!("http://127.0.0.1:{port}"),
         &rollouts.to_string(),
         &rounds.to_string(),
+        mode,
     ]);
-    if alone {
-        command.arg("alone");
-    }
     let out = command.output();
     let _ = server.kill();
     let _ = server.wait();
@@ -218,6 +230,7 @@ struct Pooled {
     step: u32,
     triggers: usize,
     wakes: usize,
+    json_ns: Vec<f64>,
 }
 
 impl Pooled {
@@ -230,6 +243,7 @@ impl Pooled {
         self.step = f.step;
         self.triggers += f.triggers;
         self.wakes += f.wakes;
+        self.json_ns.extend(f.json_ns);
     }
     /// Median CPU per round: (the controller's process, the API server's process), ms.
     fn cpu(&self) -> (f64, f64) {
@@ -242,7 +256,7 @@ fn measure(
     fleets: &[(usize, usize)],
     rounds: usize,
     repeats: usize,
-    alone: bool,
+    mode: &str,
 ) -> Result<BTreeMap<(usize, usize), Pooled>, String> {
     let mut pooled: BTreeMap<(usize, usize), Pooled> = BTreeMap::new();
     for repeat in 0..repeats {
@@ -251,16 +265,17 @@ fn measure(
             pooled
                 .entry((n, p))
                 .or_default()
-                .add(run_child(n, p, rounds, alone)?);
+                .add(run_child(n, p, rounds, mode)?);
         }
     }
     Ok(pooled)
 }
 
 fn report(rounds: usize, repeats: usize, baseline: bool) -> Result<(), String> {
-    let batched = measure(&FLEETS, rounds, repeats, false)?;
+    let batched = measure(&FLEETS, rounds, repeats, "batched")?;
+    let fresh = measure(&FLEETS[2..], rounds, repeats, "fresh")?;
     let before = if baseline {
-        Some(measure(&BASELINE_FLEETS, 1, repeats, true)?)
+        Some(measure(&BASELINE_FLEETS, 1, repeats, "alone")?)
     } else {
         None
     };
@@ -302,18 +317,30 @@ fn report(rounds: usize, repeats: usize, baseline: bool) -> Result<(), String> {
         "per-rollout cost ratio 1,000/100: {ratio:.2}   (goal <= 1.3: {}; linear = 1.0)",
         verdict(ratio <= 1.3)
     );
-    if let Some(f) = batched.get(&(10_000, 10)) {
+    let histories = [
+        ("full history", batched.get(&(10_000, 10))),
+        ("short history", fresh.get(&(10_000, 10))),
+    ];
+    for (history, f) in histories {
+        let Some(f) = f else { continue };
         let (cpu, _) = f.cpu();
-        println!(
-            "10,000 rollouts: controller CPU per round {:.2} s   (goal <= 1 s: {})",
-            cpu / 1e3,
-            verdict(cpu <= 1e3)
-        );
         let peak = median(f.peak_mib.clone());
         println!(
-            "10,000 rollouts: controller peak RSS {peak:.1} MiB = {:.1} MB   (goal <= 100 MB: {})",
+            "10,000 rollouts, {history}: controller CPU per round {:.2} s   (goal <= 1 s: {}); \
+             peak RSS {peak:.1} MiB = {:.1} MB   (goal <= 100 MB: {})",
+            cpu / 1e3,
+            verdict(cpu <= 1e3),
             peak * 1.048_576,
             verdict(peak * 1.048_576 <= 100.0)
+        );
+    }
+    if let Some(f) = batched.get(&(10_000, 10)) {
+        let json = median(f.json_ns.clone());
+        println!(
+            "  floor, full history: the status JSON alone (read once, written twice, heard twice on \
+             the watch) takes {:.2} s per round for 10,000 rollouts ({:.0} us each)",
+            json * 10_000.0 / 1e9,
+            json / 1e3
         );
     }
     let most = batched
@@ -353,8 +380,8 @@ fn main() -> ExitCode {
         Some("--api") => api_server(number(2), number(3)),
         Some("--child") => {
             let url = args.get(2).map_or("", String::as_str);
-            let alone = args.get(5).map(String::as_str) == Some("alone");
-            child(url, number(3), number(4), alone)
+            let mode = args.get(5).map_or("batched", String::as_str);
+            child(url, number(3), number(4), mode)
         }
         _ => report(
             arg("--rounds", 5),

@@ -29,8 +29,12 @@ pub(super) struct Checked {
 
 /// A decision, before the push.
 pub(super) struct Decided {
-    previous: Option<CohortRolloutStatus>,
+    /// The status last saved (at first, the one loaded).
     saved: Option<CohortRolloutStatus>,
+    /// Status as loaded said the config did not carry its decision.
+    was_not_applied: bool,
+    /// This round saved status.
+    written: bool,
     status: CohortRolloutStatus,
     action: Option<Action>,
     command_applied: bool,
@@ -135,8 +139,9 @@ pub(super) async fn decide<M: MetricsSource, S, A>(
     }
     let long_hold = long_hold(&mut status, action.as_ref(), &policy, next, round.now);
     Ok(Decided {
-        saved: previous.clone(),
-        previous,
+        was_not_applied: apply::was_not_applied(previous.as_ref()),
+        written: false,
+        saved: previous,
         status,
         action,
         command_applied: fresh_command.is_some(),
@@ -218,7 +223,7 @@ pub(super) async fn before_push<S: StatusStore, A>(
         let held = alert(t.name, t.namespace, status, AlertKind::Hold, &held);
         outbox::queue(status, held, m.round.now);
     }
-    save_if_changed(m.status, t.name, &d.status, &mut d.saved).await?;
+    d.written |= save_if_changed(m.status, t.name, &d.status, &mut d.saved).await?;
     Ok(d)
 }
 
@@ -233,8 +238,9 @@ pub(super) async fn finish<S: StatusStore, A: AlertSink>(
     let t = &m.target;
     let now = m.round.now;
     let Decided {
-        previous,
         mut saved,
+        was_not_applied,
+        written,
         mut status,
         action,
         command_applied,
@@ -268,14 +274,13 @@ pub(super) async fn finish<S: StatusStore, A: AlertSink>(
         }
     };
     let applied = failure.is_none();
-    if !action_alert && applied && apply::was_not_applied(previous.as_ref()) {
+    if !action_alert && applied && was_not_applied {
         // A retry landed what an earlier round decided: say so, as loudly as the failure.
         let landed = now_applied_alert(t.name, t.namespace, &status);
         outbox::queue(&mut status, landed, now);
     }
     outbox::deliver(m.alerts, &mut status, now).await;
-    save_if_changed(m.status, t.name, &status, &mut saved).await?;
-    let status_written = saved != previous;
+    let status_written = save_if_changed(m.status, t.name, &status, &mut saved).await? || written;
     if let Some(why) = &failure {
         tracing::warn!(
             rollout = t.name,

@@ -71,9 +71,11 @@ fn push(status: &mut CohortRolloutStatus, reason: &str, message: &str, now: u64)
         reason: reason.to_string(),
         message: message.to_string(),
     };
-    status.history.push(event);
-    let excess = status.history.len().saturating_sub(HISTORY_LIMIT);
+    // Room is made first: a full history then never grows past its capacity (a copy of a status
+    // has room for exactly its events, and a batch holds a thousand of them).
+    let excess = (status.history.len() + 1).saturating_sub(HISTORY_LIMIT);
     status.history.drain(..excess);
+    status.history.push(event);
 }
 
 #[cfg(test)]

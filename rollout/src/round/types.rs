@@ -81,16 +81,17 @@ pub fn entry_name<'a>(t: &'a Target<'_>) -> &'a str {
     t.spec.target.rollout.as_deref().unwrap_or(t.name)
 }
 
-/// Saves `status` unless it equals what was last saved.
+/// Saves `status` unless it equals what was last saved; whether it saved.
 pub(crate) async fn save_if_changed<S: StatusStore>(
     store: &S,
     name: &str,
     status: &CohortRolloutStatus,
     saved: &mut Option<CohortRolloutStatus>,
-) -> Result<()> {
-    if saved.as_ref() != Some(status) {
-        store.save(name, status).await?;
-        *saved = Some(status.clone());
+) -> Result<bool> {
+    if saved.as_ref() == Some(status) {
+        return Ok(false);
     }
-    Ok(())
+    store.save(name, status).await?;
+    *saved = Some(status.clone());
+    Ok(true)
 }
