@@ -18,7 +18,7 @@ use controller::kube::plugin_store::config_resource;
 use controller::kube::resync::{rollouts_to_wake_unless_own, OwnWrites};
 use controller::schedule::{AnalysisClock, FailureBackoff};
 use futures::StreamExt;
-use kube::runtime::reflector::Store;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::Api;
 use rollout::api::{CohortRollout, CohortRolloutSpec, ConfigKind, RequestMatch};
@@ -201,23 +201,32 @@ impl Fleet {
     /// One analysis round of every rollout: one batch per WasmPlugin, or (`alone`) one round per
     /// rollout as before batching; the rollouts as the cache has them, as the controller's are.
     pub async fn round(&self, alone: bool) -> Result<RoundFigures, String> {
-        let mut targets: BTreeMap<String, Vec<Arc<CohortRollout>>> = BTreeMap::new();
+        let mut targets: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for rollout in self.cache.state() {
             // Every rollout's interval has elapsed.
             let key = key_of(&rollout);
             self.ctx.clock.analysis_lost(&key, INTERVAL, Instant::now());
             let target = target_of(&rollout).map(|(_, t)| t).unwrap_or_default();
-            targets.entry(target).or_default().push(rollout);
+            targets.entry(target).or_default().push(key.1);
         }
         let (applies_before, api_before) = self.server_stats().await?;
         let cpu_before = process_cpu_ns();
         let mut failed = 0;
-        for rollouts in targets.values_mut() {
-            rollouts.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
-            let rollouts: Vec<&CohortRollout> = rollouts.iter().map(AsRef::as_ref).collect();
-            let size = if alone { 1 } else { rollouts.len().max(1) };
-            for batch in rollouts.chunks(size) {
-                let due = reconcile_target(batch, &self.ctx).await;
+        for names in targets.values_mut() {
+            names.sort();
+            let size = if alone { 1 } else { names.len().max(1) };
+            for batch in names.chunks(size) {
+                // Each batch's rollouts from the cache as it runs, as the controller takes them:
+                // held no longer than their round.
+                let rollouts: Vec<Arc<CohortRollout>> = batch
+                    .iter()
+                    .filter_map(|name| {
+                        let key = ObjectRef::new(name).within(NAMESPACE);
+                        self.cache.get(&key)
+                    })
+                    .collect();
+                let batch: Vec<&CohortRollout> = rollouts.iter().map(AsRef::as_ref).collect();
+                let due = reconcile_target(&batch, &self.ctx).await;
                 failed += due.iter().filter(|d| d.is_err()).count();
             }
         }

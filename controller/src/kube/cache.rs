@@ -19,7 +19,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 /// applied object, and the status's history, last analysis and alert outbox (a round reads its
 /// status whole from the API server). Kept: spec, metadata (the command annotation, deletion,
 /// finalizers) and what resync and the error policy read of status (phase, stage, generation,
-/// conditions, the last command handled).
+/// each condition's type and status, the last command handled).
 pub fn keep_what_is_read(rollout: &mut CohortRollout) {
     rollout.managed_fields_mut().clear();
     rollout
@@ -29,6 +29,11 @@ pub fn keep_what_is_read(rollout: &mut CohortRollout) {
         status.history = Vec::new();
         status.last_analysis = Vec::new();
         status.outbox = Vec::new();
+        // The error policy reads which conditions hold, not why.
+        for condition in &mut status.conditions {
+            condition.reason = String::new();
+            condition.message = String::new();
+        }
     }
 }
 

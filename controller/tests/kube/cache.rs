@@ -92,12 +92,16 @@ fn the_cache_keeps_what_rounds_resync_and_the_error_policy_read() {
         (&was.phase, &was.stage, was.config_generation)
     );
     assert_eq!(
-        (
-            &status.last_command,
-            &status.conditions,
-            &status.wasm_plugin
-        ),
-        (&was.last_command, &was.conditions, &was.wasm_plugin)
+        (&status.last_command, &status.wasm_plugin),
+        (&was.last_command, &was.wasm_plugin)
     );
+    let held = |s: &rollout::api::CohortRolloutStatus| -> Vec<(String, String)> {
+        let conditions = s.conditions.iter();
+        conditions
+            .map(|c| (c.type_.clone(), c.status.clone()))
+            .collect()
+    };
+    assert_eq!(held(status), held(was));
+    assert!(status.conditions.iter().all(|c| c.message.is_empty()));
     assert_eq!(kept.spec, full.spec);
 }
