@@ -3,8 +3,9 @@
 //! when it needs them; a `RawValue` cannot be read inside a watch event). The shared settings, a city table of 10,000 cities among them, are skipped while the event
 //! is read: as a `DynamicObject`, every event of every resource was held and parsed whole.
 //!
-//! Reading never fails on what the config holds (a malformed config must still reach the resync,
-//! which wakes every rollout on it): whatever the generation or entries are, they are kept as JSON.
+//! Reading never fails on what the config holds (a config whose generation or entries are malformed
+//! must still reach the resync, which wakes every rollout on it): whatever they are, they are kept as
+//! JSON. The shared settings are not checked here; a round finds them broken when it reads them.
 
 use kube::api::{ApiResource, ObjectMeta};
 use kube::core::DynamicResourceScope;

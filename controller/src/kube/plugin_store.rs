@@ -299,16 +299,14 @@ impl ConfigStore for PluginConfigStore {
             .map_err(|e| Error::Sink(format!("apply {} {field}: {e}", self.describe())))?;
         let patch = Patch::Apply(&body);
         let qualified = format!("{}/{}", self.namespace, self.name);
-        if let Some(own) = &self.own_writes {
-            own.pushing(self.kind, qualified.clone(), config.generation);
-        }
+        // Ends the push under way however the write ends, a round cut off mid-write included.
+        let push = self
+            .own_writes
+            .as_ref()
+            .map(|own| own.pushing(self.kind, qualified, config.generation));
         let written = self.calls.patch(&self.name, &params, &patch, false).await;
-        if let Some(own) = &self.own_writes {
-            own.pushed(
-                self.kind,
-                qualified,
-                written.as_ref().ok().cloned().flatten(),
-            );
+        if let (Some(push), Ok(Some(version))) = (push, &written) {
+            push.landed(version.clone());
         }
         match written {
             Ok(version) => {

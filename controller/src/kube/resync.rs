@@ -36,9 +36,16 @@ impl OwnWrites {
         f(own.entry((kind, qualified)).or_default())
     }
 
-    /// The controller is writing generation `generation` into `namespace/name` of `kind`.
-    pub fn pushing(&self, kind: ConfigKind, qualified: String, generation: u64) {
-        self.with(kind, qualified, |own| own.pushing = Some(generation));
+    /// The controller is writing generation `generation` into `namespace/name` of `kind`, until the
+    /// returned push ends (it landed, or was dropped: failed or cut off).
+    pub fn pushing(&self, kind: ConfigKind, qualified: String, generation: u64) -> Push {
+        self.with(kind, qualified.clone(), |own| {
+            own.pushing = Some(generation)
+        });
+        Push {
+            own: self.clone(),
+            resource: Some((kind, qualified)),
+        }
     }
 
     /// The write is over: it landed at `version`, or (`None`) it did not land.
@@ -68,6 +75,30 @@ impl OwnWrites {
     }
 }
 
+/// A write of the controller's under way (`OwnWrites::pushing`): dropped without landing, it no
+/// longer counts as under way.
+pub struct Push {
+    own: OwnWrites,
+    resource: Option<(ConfigKind, String)>,
+}
+
+impl Push {
+    /// The write landed at `version`.
+    pub fn landed(mut self, version: String) {
+        if let Some((kind, qualified)) = self.resource.take() {
+            self.own.pushed(kind, qualified, Some(version));
+        }
+    }
+}
+
+impl Drop for Push {
+    fn drop(&mut self) {
+        if let Some((kind, qualified)) = self.resource.take() {
+            self.own.pushed(kind, qualified, None);
+        }
+    }
+}
+
 /// As [`rollouts_to_wake`], but nobody for the controller's own last write of `plugin`.
 pub fn rollouts_to_wake_unless_own(
     kind: ConfigKind,
@@ -89,7 +120,9 @@ pub fn rollouts_to_wake(
 ) -> Vec<ObjectRef<CohortRollout>> {
     let (plugin_namespace, plugin_name) =
         (plugin.namespace().unwrap_or_default(), plugin.name_any());
-    // An unreadable document wakes every rollout on it: their rounds say what is wrong with it.
+    // A document whose generation or entries do not read wakes every rollout on it: their rounds
+    // say what is wrong with it. (The shared settings are not read here: a round finds them broken
+    // when it next reads the document.)
     let document = plugin.document(kind);
     rollouts
         .iter()

@@ -151,14 +151,18 @@ fn the_controllers_own_write_wakes_nobody_before_the_cache_has_the_statuses_it_c
     );
     let sluice = || "istio-system/sluice".to_string();
     // The watch's event comes before the apply's answer, or after it.
-    own.pushing(ConfigKind::WasmPlugin, sluice(), 9);
+    let push = own.pushing(ConfigKind::WasmPlugin, sluice(), 9);
     assert_eq!(wake(&own), 0);
-    own.pushed(ConfigKind::WasmPlugin, sluice(), Some("30".into()));
+    push.landed("30".into());
     assert_eq!(wake(&own), 0);
     // Another write (a person's: another resourceVersion, no push of its generation under way) is
     // checked as before.
-    own.pushing(ConfigKind::WasmPlugin, sluice(), 10);
-    own.pushed(ConfigKind::WasmPlugin, sluice(), Some("31".into()));
+    own.pushing(ConfigKind::WasmPlugin, sluice(), 10)
+        .landed("31".into());
+    assert_eq!(wake(&own), 1);
+    // A push that never landed (failed, or its round cut off mid-write) is no longer under way: a
+    // later write of the same generation is checked as before.
+    drop(own.pushing(ConfigKind::WasmPlugin, sluice(), 9));
     assert_eq!(wake(&own), 1);
 }
 

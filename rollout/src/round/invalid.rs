@@ -153,7 +153,9 @@ pub(super) async fn before_push<S: StatusStore, A>(
     mut r: Refused,
     pushing: Option<u64>,
 ) -> Result<Refused, Error> {
-    if let (Some(_), Some(generation)) = (&r.rolled_back, pushing) {
+    // A retry of a push known to fail keeps saying so, as a decision's does (`decide::before_push`).
+    let failing = crate::apply::was_not_applied(Some(&r.status));
+    if let (Some(_), Some(generation), false) = (&r.rolled_back, pushing, failing) {
         let message = format!("pushing generation {generation}");
         crate::apply::record(&mut r.status, None, message);
     }

@@ -47,6 +47,7 @@ pub struct Round {
 pub struct Outcome {
     pub action: Option<Action>,
     pub status: CohortRolloutStatus,
+    /// This round wrote status (before or after its push).
     pub status_written: bool,
     /// The round applied a person's command (one not applied before).
     pub command_applied: bool,
