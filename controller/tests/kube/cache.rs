@@ -2,10 +2,9 @@
 //! writes (each round reads status afresh, and schedules the next), but a spec change, a person's
 //! command, a deletion.
 
-use crate::fixtures::{cohort_rollout, mock_client, step_0_rollout, timeout};
+use crate::fixtures::{cohort_rollout, mock_client, run_controller_through, step_0_rollout};
 use crate::scenarios::Scenario;
 use controller::kube::cache::{keep_what_is_read, round_trigger};
-use controller::kube::{run_with_client, KubeOptions};
 use rollout::api::CohortRollout;
 use serde_json::json;
 
@@ -13,16 +12,7 @@ use serde_json::json;
 async fn the_controllers_own_status_writes_start_no_round_and_a_command_does() {
     let (client, api_server) = mock_client();
     let verifier = api_server.run(Scenario::OwnStatusWritesStartNoRound);
-    let options = KubeOptions {
-        prometheus: "http://127.0.0.1:9".into(),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        namespace: None,
-        lease_namespace: "sluice-system".into(),
-        identity: "sluice-controller-0".into(),
-    };
-    let controller = tokio::spawn(run_with_client(client, options));
-    timeout(verifier).await;
-    controller.abort();
+    run_controller_through(client, verifier).await;
 }
 
 fn parse(object: serde_json::Value) -> CohortRollout {

@@ -15,6 +15,7 @@
 use controller::admin::ControllerMetrics;
 use controller::kube::controller::Context;
 use controller::kube::leadership::Leadership;
+use controller::kube::{run_with_client, KubeOptions};
 use controller::schedule::{AnalysisClock, FailureBackoff};
 use http::{Method, Request, Response};
 use kube::client::Body;
@@ -59,6 +60,25 @@ pub fn context<M>(client: kube::Client, metrics_source: M) -> Context<M> {
 
 /// The round deadline of the tests' controller context (the real one is 8 s).
 pub const ROUND_DEADLINE: Duration = Duration::from_millis(500);
+
+/// The options of a whole controller under test: nothing listens at its Prometheus, and its
+/// `/metrics` takes any free port.
+pub fn controller_options() -> KubeOptions {
+    KubeOptions {
+        prometheus: "http://127.0.0.1:9".into(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        namespace: None,
+        lease_namespace: "sluice-system".into(),
+        identity: "sluice-controller-0".into(),
+    }
+}
+
+/// Runs the whole controller against the mocked API server until its scenario (`verifier`) ends.
+pub async fn run_controller_through(client: kube::Client, verifier: JoinHandle<()>) {
+    let controller = tokio::spawn(run_with_client(client, controller_options()));
+    timeout(verifier).await;
+    controller.abort();
+}
 
 /// Waits (10 s at most) for a scenario started with `ApiServerVerifier::run` to finish; a failed
 /// check in the scenario fails the test with the scenario's own message.

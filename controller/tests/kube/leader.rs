@@ -2,10 +2,9 @@
 //! deadline, every write checks that this replica still holds the Lease, and status is written
 //! against the resourceVersion it was read at (tested in `stores.rs`).
 
-use crate::fixtures::{context, mock_client, step_0_rollout, timeout};
+use crate::fixtures::{context, mock_client, run_controller_through, step_0_rollout, timeout};
 use crate::scenarios::Scenario;
 use controller::kube::controller::reconcile_rollout;
-use controller::kube::{run_with_client, KubeOptions};
 use rollout::api::CohortRollout;
 use rollout::ports::MetricsSource;
 use serde_json::Value;
@@ -17,16 +16,7 @@ async fn a_leader_that_loses_the_lease_mid_round_writes_nothing() {
     let (client, api_server) = mock_client();
     // Takes ~5 s: the Lease is lost at the holder's first renewal, a retry period after it took it.
     let verifier = api_server.run(Scenario::LeaseLostMidRound);
-    let options = KubeOptions {
-        prometheus: "http://127.0.0.1:9".into(),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        namespace: None,
-        lease_namespace: "sluice-system".into(),
-        identity: "sluice-controller-0".into(),
-    };
-    let controller = tokio::spawn(run_with_client(client, options));
-    timeout(verifier).await;
-    controller.abort();
+    run_controller_through(client, verifier).await;
 }
 
 /// A Prometheus that accepts every query and never answers.

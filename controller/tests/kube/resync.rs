@@ -2,12 +2,12 @@
 //! TrafficExtensions its rollouts target and re-merges an entry that went missing (or stale) within a second of the change.
 
 use crate::fixtures::{
-    cohort_rollout, mock_client, plugin_entry, shared_plugin_config, timeout, wasm_plugin,
+    cohort_rollout, mock_client, plugin_entry, run_controller_through, shared_plugin_config,
+    wasm_plugin,
 };
 use crate::scenarios::Scenario;
 use controller::kube::config_entries::ConfigEntries;
 use controller::kube::resync::{rollouts_to_wake, rollouts_to_wake_unless_own, OwnWrites};
-use controller::kube::{run_with_client, KubeOptions};
 use rollout::api::{CohortRollout, ConfigKind};
 use serde_json::{json, Value};
 use std::path::Path;
@@ -26,16 +26,7 @@ async fn a_person_reapplying_the_wasm_plugin_gets_the_entries_back_within_a_seco
     let verifier = api_server.run(Scenario::WasmPluginReappliedByAPerson(
         example_plugin_config(),
     ));
-    let options = KubeOptions {
-        prometheus: "http://127.0.0.1:9".into(),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        namespace: None,
-        lease_namespace: "sluice-system".into(),
-        identity: "sluice-controller-0".into(),
-    };
-    let controller = tokio::spawn(run_with_client(client, options));
-    timeout(verifier).await;
-    controller.abort();
+    run_controller_through(client, verifier).await;
 }
 
 #[tokio::test]
@@ -47,16 +38,7 @@ async fn a_person_reapplying_the_traffic_extension_gets_the_entries_back_within_
     let extension: Value = serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let example = extension["spec"]["wasm"]["pluginConfig"].clone();
     let verifier = api_server.run(Scenario::TrafficExtensionReappliedByAPerson(example));
-    let options = KubeOptions {
-        prometheus: "http://127.0.0.1:9".into(),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        namespace: None,
-        lease_namespace: "sluice-system".into(),
-        identity: "sluice-controller-0".into(),
-    };
-    let controller = tokio::spawn(run_with_client(client, options));
-    timeout(verifier).await;
-    controller.abort();
+    run_controller_through(client, verifier).await;
 }
 
 /// checkout's status at step 0 (progressing), recorded at config generation 8.

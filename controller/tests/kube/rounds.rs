@@ -2,12 +2,12 @@
 //! controller builds (`kube::controller::stores_for`): rollback, two rollouts on one WasmPlugin, a
 //! conflicting writer, and the start-up CRD check.
 
-use crate::fixtures::{cohort_rollout, mock_client, timeout};
+use crate::fixtures::{cohort_rollout, controller_options, mock_client, timeout};
 use crate::kinds::rollout_on;
 use crate::scenarios::Scenario;
 use controller::kube::controller::stores_for;
 use controller::kube::leadership::Leadership;
-use controller::kube::{run_with_client, KubeOptions};
+use controller::kube::run_with_client;
 use rollout::api::{CohortRollout, ConfigKind, Phase};
 use rollout::machine::Action;
 use rollout::ports::MetricsSource;
@@ -267,21 +267,13 @@ async fn a_conflict_on_apply_re_reads_and_re_merges_at_once() {
     timeout(verifier).await;
 }
 
-fn options() -> KubeOptions {
-    KubeOptions {
-        prometheus: "http://prometheus.istio-system:9090".into(),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        namespace: None,
-        lease_namespace: "sluice-system".into(),
-        identity: "sluice-controller-0".into(),
-    }
-}
-
 #[tokio::test]
 async fn missing_crd_stops_the_controller_at_start_with_what_to_apply() {
     let (client, api_server) = mock_client();
     let verifier = api_server.run(Scenario::CrdMissing);
-    let error = run_with_client(client, options()).await.unwrap_err();
+    let error = run_with_client(client, controller_options())
+        .await
+        .unwrap_err();
     assert!(
         matches!(error, controller::Error::CrdMissing(_)),
         "{error:?}"
@@ -299,7 +291,9 @@ async fn missing_crd_stops_the_controller_at_start_with_what_to_apply() {
 async fn crd_without_this_version_is_reported_at_start() {
     let (client, api_server) = mock_client();
     let verifier = api_server.run(Scenario::CrdWithoutThisVersion);
-    let error = run_with_client(client, options()).await.unwrap_err();
+    let error = run_with_client(client, controller_options())
+        .await
+        .unwrap_err();
     assert!(
         error.to_string().contains("does not serve v1alpha1"),
         "{error}"
