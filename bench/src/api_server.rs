@@ -72,18 +72,6 @@ impl ApiServer {
             .rollouts
             .insert(format!("{namespace}/{name}"), rollout);
     }
-
-    /// Bytes kept for the objects: what a real controller would not hold itself.
-    pub fn stored_bytes(&self) -> usize {
-        let state = self.state();
-        let plugins: usize = state.plugins.values().map(|(_, b)| b.len()).sum();
-        let rollouts: usize = state
-            .rollouts
-            .values()
-            .map(|r| r.spec.len() + r.status.as_ref().map_or(0, Vec::len))
-            .sum();
-        plugins + rollouts
-    }
 }
 
 impl Rollout {

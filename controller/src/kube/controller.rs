@@ -276,10 +276,7 @@ fn settle<M>(
             // the gauges say what status says, not what the round before it said.
             if let Some(saved) = status.last_saved() {
                 let labels = rollout_labels(rollout);
-                let applied = saved
-                    .conditions
-                    .iter()
-                    .any(|c| c.type_ == rollout::apply::CONFIG_APPLIED && c.status == "True");
+                let applied = rollout::apply::was_applied(&saved);
                 let steps = rollout::plan::steps(&rollout.spec).map_or(0, |steps| steps.len());
                 set_gauges(ctx, rollout, &saved, applied, interval, steps);
                 let was_rolled_back = status.loaded_phase() == Some(Phase::RolledBack);
@@ -378,11 +375,7 @@ pub fn error_policy<M>(rollout: Arc<CohortRollout>, error: &Error, ctx: Arc<Cont
 /// applied, a delete not yet sent to stable) or that lost a write race are retried in seconds, not
 /// after the slow backoff.
 fn retry_soon(rollout: &CohortRollout, error: &Error) -> bool {
-    let not_applied = rollout.status.as_ref().is_some_and(|s| {
-        s.conditions
-            .iter()
-            .any(|c| c.type_ == rollout::apply::CONFIG_APPLIED && c.status == "False")
-    });
+    let not_applied = rollout::apply::was_not_applied(rollout.status.as_ref());
     let deleting = rollout.metadata.deletion_timestamp.is_some();
     let raced = matches!(error, Error::Rollout(rollout::Error::Conflict(_)));
     // Left out of its batch's push: its decision (a rollback, say) may be saved but not pushed.

@@ -49,7 +49,7 @@ impl OwnWrites {
     }
 
     /// The write is over: it landed at `version`, or (`None`) it did not land.
-    pub fn pushed(&self, kind: ConfigKind, qualified: String, version: Option<String>) {
+    fn pushed(&self, kind: ConfigKind, qualified: String, version: Option<String>) {
         self.with(kind, qualified, |own| {
             own.pushing = None;
             if version.is_some() {

@@ -36,19 +36,19 @@ pub fn record(status: &mut CohortRolloutStatus, applied: Option<bool>, message: 
 
 /// Whether status last said the config was not applied.
 pub fn was_not_applied(status: Option<&CohortRolloutStatus>) -> bool {
-    status.is_some_and(|s| {
-        s.conditions
-            .iter()
-            .any(|c| c.type_ == CONFIG_APPLIED && c.status == "False")
-    })
+    status.is_some_and(|s| config_applied_is(s, "False"))
 }
 
 /// Whether status last said the config carries its decision (`ConfigApplied` True).
 pub fn was_applied(status: &CohortRolloutStatus) -> bool {
+    config_applied_is(status, "True")
+}
+
+fn config_applied_is(status: &CohortRolloutStatus, value: &str) -> bool {
     status
         .conditions
         .iter()
-        .any(|c| c.type_ == CONFIG_APPLIED && c.status == "True")
+        .any(|c| c.type_ == CONFIG_APPLIED && c.status == value)
 }
 
 /// The decision in force, in words for alerts: "rollback", "promotion", "pause", "step 2".
