@@ -128,7 +128,7 @@ impl Fleet {
         let config = kube::Config::new(url.parse().map_err(|e| format!("{url}: {e}"))?);
         let client = kube::Client::try_from(config).map_err(|e| e.to_string())?;
         let watched = Arc::new(Watched::default());
-        let (cache, trigger) = watch_rollouts(Api::namespaced(client.clone(), NAMESPACE));
+        let (cache, trigger) = watch_rollouts(client.clone(), Some(NAMESPACE));
         let counted = watched.clone();
         tokio::spawn(trigger.for_each(move |_| {
             counted.triggers.fetch_add(1, Ordering::Relaxed);

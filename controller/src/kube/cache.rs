@@ -7,17 +7,21 @@
 //! scheduled by the round before it. (So a status edited by hand, or a relist, is seen at the next
 //! scheduled round, within the analysis interval or the retry backoff, not at once.)
 
+use super::watched::WatchedRollout;
+use futures::TryStreamExt;
 use kube::runtime::reflector::store::Writer;
 use kube::runtime::reflector::Store;
+use kube::runtime::watcher::Event;
 use kube::runtime::{predicates, reflector, watcher, PredicateConfig, WatchStreamExt};
-use kube::{Api, Resource, ResourceExt};
+use kube::{Api, Client, Resource, ResourceExt};
 use rollout::api::CohortRollout;
 use rollout::command::COMMAND_ANNOTATION;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
 /// Drops what nothing reads from a cached rollout: the managed fields, kubectl's copy of the last
 /// applied object, and the status's history, last analysis and alert outbox (a round reads its
-/// status whole from the API server). Kept: spec, metadata (the command annotation, deletion,
+/// status whole from the API server). The watch passes over the managed fields and those lists
+/// without parsing them ([`WatchedRollout`]); this drops the rest. Kept: spec, metadata (the command annotation, deletion,
 /// finalizers) and what resync and the error policy read of status (phase, stage, generation,
 /// each condition's type and status, the last command handled).
 pub fn keep_what_is_read(rollout: &mut CohortRollout) {
@@ -55,15 +59,21 @@ pub fn round_trigger(rollout: &CohortRollout) -> Option<u64> {
     Some(hasher.finish())
 }
 
-/// The watch of `api`'s CohortRollouts: it fills the returned cache with every change (trimmed by
-/// [`keep_what_is_read`]) and yields the rollouts whose [`round_trigger`] changed.
+/// The watch of the CohortRollouts in `namespace` (all namespaces: `None`): it fills the returned
+/// cache with every change (trimmed by [`keep_what_is_read`]) and yields the rollouts whose
+/// [`round_trigger`] changed.
 pub fn watch_rollouts(
-    api: Api<CohortRollout>,
+    client: Client,
+    namespace: Option<&str>,
 ) -> (
     Store<CohortRollout>,
     impl futures::Stream<Item = Result<CohortRollout, watcher::Error>> + Send + 'static,
 ) {
     let (reader, writer) = reflector::store();
+    let api = match namespace {
+        Some(ns) => Api::namespaced(client, ns),
+        None => Api::all(client),
+    };
     let trigger = rollout_events(api, writer)
         .applied_objects()
         .predicate_filter(round_trigger, PredicateConfig::default());
@@ -71,12 +81,22 @@ pub fn watch_rollouts(
 }
 
 fn rollout_events(
-    api: Api<CohortRollout>,
+    api: Api<WatchedRollout>,
     writer: Writer<CohortRollout>,
-) -> impl futures::Stream<Item = Result<watcher::Event<CohortRollout>, watcher::Error>> + Send + 'static
-{
+) -> impl futures::Stream<Item = Result<Event<CohortRollout>, watcher::Error>> + Send + 'static {
     // No backoff here: the controller backs its trigger stream off itself.
     watcher(api, watcher::Config::default())
+        .map_ok(unwrapped)
         .modify(keep_what_is_read)
         .reflect(writer)
+}
+
+fn unwrapped(event: Event<WatchedRollout>) -> Event<CohortRollout> {
+    match event {
+        Event::Apply(WatchedRollout(r)) => Event::Apply(r),
+        Event::Delete(WatchedRollout(r)) => Event::Delete(r),
+        Event::InitApply(WatchedRollout(r)) => Event::InitApply(r),
+        Event::Init => Event::Init,
+        Event::InitDone => Event::InitDone,
+    }
 }

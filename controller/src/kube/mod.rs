@@ -26,6 +26,7 @@ pub mod lease;
 pub mod plugin_store;
 pub mod resync;
 pub mod stores;
+pub mod watched;
 pub mod wire;
 
 use crate::admin::{self, ControllerMetrics};
@@ -41,7 +42,7 @@ use kube::runtime::{watcher, Controller};
 use kube::{Api, Client};
 use lease::{LeaderElector, LeaseSettings};
 use plugin_store::config_resource;
-use rollout::api::{CohortRollout, ConfigKind};
+use rollout::api::ConfigKind;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -131,11 +132,7 @@ async fn watch(
     ctx: Arc<Context<Prometheus>>,
     stop: tokio::sync::oneshot::Receiver<()>,
 ) {
-    let api: Api<CohortRollout> = match namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    };
-    let (rollouts, trigger) = cache::watch_rollouts(api);
+    let (rollouts, trigger) = cache::watch_rollouts(client.clone(), namespace);
     let mut controller = Controller::for_stream(trigger, rollouts.clone());
     for kind in served_config_kinds(&client).await {
         let objects: Api<ConfigEntries> = Api::all_with(client.clone(), &config_resource(kind));

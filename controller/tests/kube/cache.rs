@@ -5,6 +5,7 @@
 use crate::fixtures::{cohort_rollout, mock_client, run_controller_through, step_0_rollout};
 use crate::scenarios::Scenario;
 use controller::kube::cache::{keep_what_is_read, round_trigger};
+use controller::kube::watched::WatchedRollout;
 use rollout::api::CohortRollout;
 use serde_json::json;
 
@@ -94,4 +95,61 @@ fn the_cache_keeps_what_rounds_resync_and_the_error_policy_read() {
     assert_eq!(held(status), held(was));
     assert!(status.conditions.iter().all(|c| c.message.is_empty()));
     assert_eq!(kept.spec, full.spec);
+}
+
+/// A rollout as a watch event carries it after a few rounds: every member the cache drops present.
+fn rollout_with_everything() -> serde_json::Value {
+    let mut object = cohort_rollout("checkout", "shop.example.com", None);
+    object["metadata"]["annotations"] = json!({
+        "sluice.dev/command": "pause/5d1c",
+        "kubectl.kubernetes.io/last-applied-configuration": "{\"a\": \"copy\"}",
+    });
+    object["metadata"]["managedFields"] = json!([{"manager": "kubectl", "operation": "Apply",
+        "fieldsV1": {"f:spec": {"f:target": {}}}}]);
+    let alert = json!({"text": "rolled back", "kind": "rollback", "rollout": "checkout",
+        "namespace": "shop", "step": 2, "percent": 50.0, "regions": ["eu-south"],
+        "reason": "CheckFailed", "config_generation": 9});
+    object["status"] = json!({
+        "phase": "RolledBack", "currentStep": 2, "configGeneration": 9, "failedChecks": 1,
+        "lastCommand": "resume/1a2b", "wasmPlugin": "istio-system/sluice",
+        "conditions": [{"type": "ConfigApplied", "status": "False", "reason": "NotApplied", "message": "500"}],
+        "history": [{"time": 1, "step": 2, "percent": 50.0, "phase": "Progressing", "reason": "StepAdvanced", "message": "step \"2\""}],
+        "lastAnalysis": [{"name": "success-rate", "query": "up", "verdict": "Fail", "message": "98"}],
+        "outbox": [{"alert": alert, "attempts": 1, "nextAttempt": 30}],
+    });
+    object
+}
+
+#[test]
+fn the_watch_passes_over_what_the_cache_drops_and_keeps_the_same_rollout() {
+    let object = rollout_with_everything();
+    let mut full = parse(object.clone());
+    assert_eq!(full.status.as_ref().unwrap().outbox.len(), 1);
+    keep_what_is_read(&mut full);
+    let kept = serde_json::to_value(&full).unwrap();
+    let watched = |json: &str| {
+        let WatchedRollout(mut rollout) = serde_json::from_str(json).unwrap();
+        keep_what_is_read(&mut rollout);
+        serde_json::to_value(&rollout).unwrap()
+    };
+    assert_eq!(watched(&object.to_string()), kept);
+    // Member order, members nobody reads, no status, and an escaped member name.
+    let reordered = json!({"status": object["status"], "extra": [1, {"a": null}],
+        "spec": object["spec"], "metadata": object["metadata"], "kind": "CohortRollout"});
+    assert_eq!(watched(&reordered.to_string()), kept);
+    let escaped = object.to_string().replacen("\"phase\"", "\"ph\\u0061se\"", 1);
+    assert_eq!(watched(&escaped), kept);
+    let mut no_status = object.clone();
+    no_status["status"] = serde_json::Value::Null;
+    let mut kept_no_status = kept.clone();
+    kept_no_status.as_object_mut().unwrap().remove("status");
+    assert_eq!(watched(&no_status.to_string()), kept_no_status);
+}
+
+#[test]
+fn a_watched_rollout_without_a_spec_is_an_error_naming_it() {
+    let mut object = rollout_with_everything();
+    object.as_object_mut().unwrap().remove("spec");
+    let error = serde_json::from_value::<WatchedRollout>(object).unwrap_err();
+    assert!(error.to_string().contains("missing field `spec`"), "{error}");
 }
