@@ -54,7 +54,6 @@ pub(super) fn check_all<C: ConfigStore, S, A>(
                 Passed(Box::new(Checked {
                     previous,
                     policy,
-                    steps,
                     entry_owner,
                 }))
             }

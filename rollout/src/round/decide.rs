@@ -4,7 +4,7 @@
 use super::history;
 use super::types::{entry_name, plugin_of, save_if_changed, Member, Outcome, PUSH_RETRY_SECS};
 use crate::analysis::{self, Judged, Window};
-use crate::api::{CohortRolloutStatus, Phase, Step};
+use crate::api::{CohortRolloutStatus, Phase};
 use crate::apply::{self, Pending};
 use crate::entry::{owned_entry, owner_of};
 use crate::error::Result;
@@ -18,11 +18,12 @@ use crate::report::{
 };
 use cohort::Rollout;
 
-/// What the checks left for the decision.
+/// What the checks left for the decision. Not the plan's steps: every rollout of a batch is checked
+/// before any is decided, and a thousand plans of a hundred steps held meanwhile cost the controller
+/// 4 MiB of peak memory at 10,000 rollouts (rollouts-bench); the decision expands its plan again.
 pub(super) struct Checked {
     pub previous: Option<CohortRolloutStatus>,
     pub policy: Policy,
-    pub steps: Vec<Step>,
     /// Who owns the rollout's entry in the document read.
     pub entry_owner: String,
 }
@@ -56,10 +57,10 @@ pub(super) async fn decide<M: MetricsSource, S, A>(
     let Checked {
         previous,
         policy,
-        steps,
         entry_owner,
     } = checked;
     let (t, round) = (&m.target, m.round);
+    let steps = plan::steps(t.spec)?;
     let (state, started) = match &previous {
         Some(p) if p.stage.is_some() => (State::recorded(p, steps.len()), false),
         _ => (State::start(round.now), true),
