@@ -16,7 +16,6 @@ use controller::kube::controller::{key_of, reconcile_target, target_of, Context}
 use controller::kube::leadership::Leadership;
 use controller::kube::plugin_store::config_resource;
 use controller::kube::resync::{rollouts_to_wake_unless_own, OwnWrites};
-use controller::kube::watched::WatchedRollout;
 use controller::schedule::{AnalysisClock, FailureBackoff};
 use futures::StreamExt;
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -105,7 +104,7 @@ pub struct Watched {
 }
 
 pub struct Fleet {
-    ctx: Context<HealthyMetrics>,
+    pub(crate) ctx: Context<HealthyMetrics>,
     cache: Store<CohortRollout>,
     pub watched: Arc<Watched>,
 }
@@ -247,37 +246,6 @@ impl Fleet {
         })
     }
 
-    /// The status JSON of a round timed alone, per rollout (ns of this process's CPU), over the
-    /// first `sample` rollouts as they are now: its status read (the round's GET), written twice
-    /// (before and after the push) and the whole object read twice more (the watch's two events),
-    /// with the API types the controller uses (the watch's passes over history and the like).
-    pub async fn status_json_ns(&self, sample: usize) -> Result<f64, String> {
-        let api: kube::Api<CohortRollout> =
-            kube::Api::namespaced(self.ctx.client.clone(), NAMESPACE);
-        let mut objects = Vec::with_capacity(sample);
-        for i in 0..sample {
-            let object = api.get_status(&format!("rollout-{i:05}")).await;
-            let object = object.map_err(|e| e.to_string())?;
-            let status = serde_json::to_vec(&object.status).map_err(|e| e.to_string())?;
-            let whole = serde_json::to_vec(&object).map_err(|e| e.to_string())?;
-            objects.push((object, status, whole));
-        }
-        let started = process_cpu_ns();
-        for (object, status, whole) in &objects {
-            // `black_box`: the results are unused, and the work must not be optimised away.
-            let read: Result<Option<rollout::api::CohortRolloutStatus>, _> =
-                serde_json::from_slice(status);
-            std::hint::black_box(read.map_err(|e| e.to_string())?);
-            for _ in 0..2 {
-                std::hint::black_box(serde_json::to_vec(&object.status).ok());
-                let heard: Result<WatchedRollout, _> = serde_json::from_slice(whole);
-                std::hint::black_box(heard.map_err(|e| e.to_string())?);
-            }
-        }
-        let spent = process_cpu_ns().saturating_sub(started);
-        Ok(spent as f64 / objects.len().max(1) as f64)
-    }
-
     /// The step of the first rollout, as its status says.
     pub async fn first_step(&self) -> Option<u32> {
         let api: kube::Api<CohortRollout> =
@@ -289,6 +257,6 @@ impl Fleet {
 
 /// Long enough for the watches to take in the writes just made (they run between the round's
 /// awaits, on this thread; a wait costs no CPU).
-async fn settle() {
+pub(crate) async fn settle() {
     tokio::time::sleep(Duration::from_millis(300)).await;
 }

@@ -6,6 +6,8 @@
 pub mod api_http;
 pub mod api_server;
 pub mod cpu;
+pub mod figures;
 pub mod fleet;
+pub mod floor;
 pub mod rng;
 pub mod workload;

@@ -18,8 +18,7 @@
 //!        rollouts-bench --child URL ROLLOUTS ROUNDS batched|alone|fresh
 //!
 //! `fresh` leaves the statuses' history as the rounds make it (a few decisions), beside the full
-//! one; each batched child also times the status JSON alone (`Fleet::status_json_ns`), the part of
-//! a round no change to the controller's own code can remove.
+//! one; each batched child also times the floors of a round (`sluice_bench::floor`).
 
 // The `sluice` binary's allocator (cli/src/main.rs), so that the figures are the controller's.
 #[global_allocator]
@@ -28,6 +27,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use sluice_bench::api_http;
 use sluice_bench::api_server::ApiServer;
 use sluice_bench::cpu::peak_rss_kib;
+use sluice_bench::figures::{arg, median, verdict};
 use sluice_bench::fleet::{self, Fleet};
 use sluice_bench::workload;
 use std::collections::BTreeMap;
@@ -60,8 +60,8 @@ struct Figures {
     /// Rounds started by watch events, and rollouts woken by the resync, during the rounds measured.
     triggers: usize,
     wakes: usize,
-    /// The status JSON alone, per rollout per round, ns.
-    json_ns: Vec<f64>,
+    /// The status JSON alone, and the status I/O alone, per rollout per round, ns.
+    floor_ns: Vec<(f64, f64)>,
 }
 
 /// The API server's process: serves the fleet's objects until the benchmark kills it.
@@ -114,14 +114,19 @@ fn child(url: &str, rollouts: usize, rounds: usize, mode: &str) -> Result<(), St
                 r.failed
             );
         }
+        // The rounds' peak, not the floors'.
+        let peak_kib = peak_rss_kib();
         if mode == "batched" {
             let sample = rollouts.min(1_000);
-            line += &format!(" json_ns={:.0}", fleet.status_json_ns(sample).await?);
+            let (json, io) = (
+                fleet.status_json_ns(sample).await?,
+                fleet.status_io_ns(sample).await?,
+            );
+            line += &format!(" floor_ns={json:.0}/{io:.0}");
         }
         let step = fleet.first_step().await.unwrap_or(0);
         line += &format!(
-            " peak_kib={} step={step} triggers={} wakes={}",
-            peak_rss_kib(),
+            " peak_kib={peak_kib} step={step} triggers={} wakes={}",
             triggers.load(Relaxed) - watched_before.0,
             wakes.load(Relaxed) - watched_before.1,
         );
@@ -149,7 +154,10 @@ fn parse_child(out: &str) -> Option<Figures> {
             "step" => f.step = value.parse().ok()?,
             "triggers" => f.triggers += value.parse::<usize>().ok()?,
             "wakes" => f.wakes += value.parse::<usize>().ok()?,
-            "json_ns" => f.json_ns.push(value.parse().ok()?),
+            "floor_ns" => {
+                let (json, io) = value.split_once('/')?;
+                f.floor_ns.push((json.parse().ok()?, io.parse().ok()?));
+            }
             _ => {}
         }
     }
@@ -198,27 +206,6 @@ fn run_child(
     })
 }
 
-fn verdict(met: bool) -> &'static str {
-    if met {
-        "met"
-    } else {
-        "MISSED"
-    }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(0.0)
-}
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1)?.parse().ok())
-        .unwrap_or(default)
-}
-
 /// Every child's figures of one fleet, pooled.
 #[derive(Default)]
 struct Pooled {
@@ -230,7 +217,7 @@ struct Pooled {
     step: u32,
     triggers: usize,
     wakes: usize,
-    json_ns: Vec<f64>,
+    floor_ns: Vec<(f64, f64)>,
 }
 
 impl Pooled {
@@ -243,7 +230,7 @@ impl Pooled {
         self.step = f.step;
         self.triggers += f.triggers;
         self.wakes += f.wakes;
-        self.json_ns.extend(f.json_ns);
+        self.floor_ns.extend(f.floor_ns);
     }
     /// Median CPU per round: (the controller's process, the API server's process), ms.
     fn cpu(&self) -> (f64, f64) {
@@ -333,12 +320,14 @@ fn report(rounds: usize, repeats: usize, baseline: bool) -> Result<(), String> {
         );
     }
     if let Some(f) = batched.get(&(10_000, 10)) {
-        let json = median(f.json_ns.clone());
+        let json = median(f.floor_ns.iter().map(|n| n.0).collect());
+        let io = median(f.floor_ns.iter().map(|n| n.1).collect());
         println!(
-            "  floor, full history: the status JSON alone (read once, written twice, heard twice on \
-             the watch) takes {:.2} s per round for 10,000 rollouts ({:.0} us each)",
+            "  floors, full history, per round for 10,000 rollouts: the status JSON alone (read \
+             once, written twice, heard twice on the watch) {:.2} s; the status I/O alone (read, \
+             saved twice, heard twice, through the controller's store and client) {:.2} s",
             json * 10_000.0 / 1e9,
-            json / 1e3
+            io * 10_000.0 / 1e9,
         );
     }
     let most = batched

@@ -137,7 +137,9 @@ fn the_watch_passes_over_what_the_cache_drops_and_keeps_the_same_rollout() {
     let reordered = json!({"status": object["status"], "extra": [1, {"a": null}],
         "spec": object["spec"], "metadata": object["metadata"], "kind": "CohortRollout"});
     assert_eq!(watched(&reordered.to_string()), kept);
-    let escaped = object.to_string().replacen("\"phase\"", "\"ph\\u0061se\"", 1);
+    let escaped = object
+        .to_string()
+        .replacen("\"phase\"", "\"ph\\u0061se\"", 1);
     assert_eq!(watched(&escaped), kept);
     let mut no_status = object.clone();
     no_status["status"] = serde_json::Value::Null;
@@ -151,5 +153,8 @@ fn a_watched_rollout_without_a_spec_is_an_error_naming_it() {
     let mut object = rollout_with_everything();
     object.as_object_mut().unwrap().remove("spec");
     let error = serde_json::from_value::<WatchedRollout>(object).unwrap_err();
-    assert!(error.to_string().contains("missing field `spec`"), "{error}");
+    assert!(
+        error.to_string().contains("missing field `spec`"),
+        "{error}"
+    );
 }
