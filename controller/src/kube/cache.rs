@@ -21,9 +21,9 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 /// Drops what nothing reads from a cached rollout: the managed fields, kubectl's copy of the last
 /// applied object, and the status's history, last analysis and alert outbox (a round reads its
 /// status whole from the API server). The watch passes over the managed fields and those lists
-/// without parsing them ([`WatchedRollout`]); this drops the rest. Kept: spec, metadata (the command annotation, deletion,
-/// finalizers) and what resync and the error policy read of status (phase, stage, generation,
-/// each condition's type and status, the last command handled).
+/// without parsing them ([`WatchedRollout`]); this drops the rest. Kept: spec, metadata (the
+/// command annotation, deletion, finalizers) and what resync and the error policy read of status
+/// (phase, stage, generation, each condition's type and status, the last command handled).
 pub fn keep_what_is_read(rollout: &mut CohortRollout) {
     rollout.managed_fields_mut().clear();
     rollout

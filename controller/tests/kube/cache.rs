@@ -6,6 +6,7 @@ use crate::fixtures::{cohort_rollout, mock_client, run_controller_through, step_
 use crate::scenarios::Scenario;
 use controller::kube::cache::{keep_what_is_read, round_trigger};
 use controller::kube::watched::WatchedRollout;
+use kube::core::WatchEvent;
 use rollout::api::CohortRollout;
 use serde_json::json;
 
@@ -97,7 +98,8 @@ fn the_cache_keeps_what_rounds_resync_and_the_error_policy_read() {
     assert_eq!(kept.spec, full.spec);
 }
 
-/// A rollout as a watch event carries it after a few rounds: every member the cache drops present.
+/// A rollout as a watch event carries it after a few rounds, being deleted: every member the cache
+/// drops present, and every member it keeps.
 fn rollout_with_everything() -> serde_json::Value {
     let mut object = cohort_rollout("checkout", "shop.example.com", None);
     object["metadata"]["annotations"] = json!({
@@ -106,11 +108,15 @@ fn rollout_with_everything() -> serde_json::Value {
     });
     object["metadata"]["managedFields"] = json!([{"manager": "kubectl", "operation": "Apply",
         "fieldsV1": {"f:spec": {"f:target": {}}}}]);
+    object["metadata"]["finalizers"] = json!(["sluice.dev/rollback"]);
+    object["metadata"]["deletionTimestamp"] = json!("2026-11-26T00:00:00Z");
     let alert = json!({"text": "rolled back", "kind": "rollback", "rollout": "checkout",
         "namespace": "shop", "step": 2, "percent": 50.0, "regions": ["eu-south"],
         "reason": "CheckFailed", "config_generation": 9});
     object["status"] = json!({
         "phase": "RolledBack", "currentStep": 2, "configGeneration": 9, "failedChecks": 1,
+        "stage": {"regions": ["eu-south"], "percent": 50.0}, "entry": "checkout",
+        "entryOwner": "shop/checkout", "observedGeneration": 3,
         "lastCommand": "resume/1a2b", "wasmPlugin": "istio-system/sluice",
         "conditions": [{"type": "ConfigApplied", "status": "False", "reason": "NotApplied", "message": "500"}],
         "history": [{"time": 1, "step": 2, "percent": 50.0, "phase": "Progressing", "reason": "StepAdvanced", "message": "step \"2\""}],
@@ -120,6 +126,13 @@ fn rollout_with_everything() -> serde_json::Value {
     object
 }
 
+/// `json` as the watch reads it, trimmed as the cache keeps it.
+fn watched(json: &str) -> serde_json::Value {
+    let WatchedRollout(mut rollout) = serde_json::from_str(json).unwrap();
+    keep_what_is_read(&mut rollout);
+    serde_json::to_value(&rollout).unwrap()
+}
+
 #[test]
 fn the_watch_passes_over_what_the_cache_drops_and_keeps_the_same_rollout() {
     let object = rollout_with_everything();
@@ -127,25 +140,51 @@ fn the_watch_passes_over_what_the_cache_drops_and_keeps_the_same_rollout() {
     assert_eq!(full.status.as_ref().unwrap().outbox.len(), 1);
     keep_what_is_read(&mut full);
     let kept = serde_json::to_value(&full).unwrap();
-    let watched = |json: &str| {
-        let WatchedRollout(mut rollout) = serde_json::from_str(json).unwrap();
-        keep_what_is_read(&mut rollout);
-        serde_json::to_value(&rollout).unwrap()
-    };
-    assert_eq!(watched(&object.to_string()), kept);
-    // Member order, members nobody reads, no status, and an escaped member name.
-    let reordered = json!({"status": object["status"], "extra": [1, {"a": null}],
-        "spec": object["spec"], "metadata": object["metadata"], "kind": "CohortRollout"});
-    assert_eq!(watched(&reordered.to_string()), kept);
-    let escaped = object
-        .to_string()
-        .replacen("\"phase\"", "\"ph\\u0061se\"", 1);
-    assert_eq!(watched(&escaped), kept);
+    for member in ["finalizers", "deletionTimestamp", "annotations"] {
+        assert!(kept["metadata"].get(member).is_some(), "{member}");
+    }
+    let text = object.to_string();
+    assert_eq!(watched(&text), kept);
+    // Status before metadata, and members nobody reads (`Value` writes its members sorted).
+    let (status, spec, metadata) = (&object["status"], &object["spec"], &object["metadata"]);
+    let reordered = format!(
+        r#"{{"status":{status},"extra":[1,{{"a":null}}],"spec":{spec},"metadata":{metadata},"kind":"CohortRollout"}}"#
+    );
+    assert_eq!(watched(&reordered), kept);
+    // Member names written with escapes: kept, dropped, and at the top.
+    for (name, escaped) in [
+        ("\"currentStep\"", "\"current\\u0053tep\""),
+        ("\"history\"", "\"hist\\u006fry\""),
+        ("\"metadata\"", "\"m\\u0065tadata\""),
+    ] {
+        assert_eq!(text.matches(name).count(), 1, "{name}");
+        assert_eq!(watched(&text.replacen(name, escaped, 1)), kept, "{escaped}");
+    }
     let mut no_status = object.clone();
     no_status["status"] = serde_json::Value::Null;
     let mut kept_no_status = kept.clone();
     kept_no_status.as_object_mut().unwrap().remove("status");
     assert_eq!(watched(&no_status.to_string()), kept_no_status);
+}
+
+#[test]
+fn a_watch_event_carries_the_same_rollout_whichever_member_comes_first() {
+    let object = rollout_with_everything();
+    let mut full = parse(object.clone());
+    keep_what_is_read(&mut full);
+    let kept = serde_json::to_value(&full).unwrap();
+    // The API server writes `type` first; the other order makes serde buffer the object.
+    for event in [
+        format!(r#"{{"type":"MODIFIED","object":{object}}}"#),
+        format!(r#"{{"object":{object},"type":"MODIFIED"}}"#),
+    ] {
+        let heard: WatchEvent<WatchedRollout> = serde_json::from_str(&event).unwrap();
+        let WatchEvent::Modified(WatchedRollout(mut rollout)) = heard else {
+            panic!("not a MODIFIED event: {event}");
+        };
+        keep_what_is_read(&mut rollout);
+        assert_eq!(serde_json::to_value(&rollout).unwrap(), kept);
+    }
 }
 
 #[test]
