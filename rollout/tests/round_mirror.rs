@@ -154,7 +154,7 @@ async fn a_passing_mirror_stage_lets_the_first_users_in() {
     assert_eq!(entry(&w), (10.0, None, RolloutState::Progressing));
     let passed = "step 1 in force: the mirror stage passed: users now reach the canary";
     assert_eq!(message(&w), passed);
-    assert_eq!(out.status.history.last().unwrap().message, passed);
+    assert_eq!(&*out.status.history.last().unwrap().message, passed);
     let step = w.alert_texts().pop().unwrap();
     assert!(
         step.contains("is at step 1 (10% of users") && step.contains("users now reach the canary"),

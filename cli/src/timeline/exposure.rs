@@ -204,7 +204,7 @@ mod tests {
             percent,
             phase: Phase::Progressing,
             reason: reason.into(),
-            message: String::new(),
+            message: "".into(),
         }
     }
 

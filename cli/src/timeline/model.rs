@@ -146,7 +146,7 @@ pub fn summary(
         } else {
             span(until.saturating_sub(e.time))
         };
-        let mut message = e.message.clone();
+        let mut message = e.message.to_string();
         if message.chars().count() > 60 {
             message = message.chars().take(57).collect::<String>() + "...";
         }
@@ -222,7 +222,7 @@ mod tests {
             percent,
             phase: Phase::Progressing,
             reason: reason.into(),
-            message: format!("{reason} message"),
+            message: format!("{reason} message").into(),
         }
     }
 

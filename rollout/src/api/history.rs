@@ -4,6 +4,7 @@
 use super::phase::Phase;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// Events kept; the oldest go first. Enough for a whole rollout of many steps plus its failed
 /// checks, small enough that status stays far below the API server's object size limit.
@@ -22,5 +23,8 @@ pub struct HistoryEvent {
     pub phase: Phase,
     /// What happened: `Started`, `StepAdvanced`, `CheckFailed`, `Paused`, `RolledBack`, `Promoted`.
     pub reason: String,
-    pub message: String,
+    // Shared by every copy of the status: a round holds two per rollout (as read or last saved, and
+    // as decided), and the messages are most of a history's memory (rollouts-bench). Not a doc
+    // comment: that would be the CRD's description of the field.
+    pub message: Arc<str>,
 }

@@ -69,7 +69,7 @@ fn push(status: &mut CohortRolloutStatus, reason: &str, message: &str, now: u64)
         percent: status.stage.as_ref().map_or(0.0, |s| s.percent),
         phase: status.phase,
         reason: reason.to_string(),
-        message: message.to_string(),
+        message: message.into(),
     };
     // Room is made first: a full history then never grows past its capacity (a copy of a status
     // has room for exactly its events, and a batch holds a thousand of them).
@@ -160,7 +160,7 @@ mod tests {
                 (280, 1, "RolledBack")
             ]
         );
-        assert_eq!(s.history[2].message, "success-rate: 40 < 99");
+        assert_eq!(&*s.history[2].message, "success-rate: 40 < 99");
         assert_eq!(s.history[3].phase, Phase::RolledBack);
         assert_eq!(s.history[1].percent, 5.0);
     }
