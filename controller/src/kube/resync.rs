@@ -9,7 +9,7 @@ use super::config_entries::ConfigEntries;
 use kube::runtime::reflector::ObjectRef;
 use kube::ResourceExt;
 use rollout::api::{CohortRollout, ConfigKind};
-use rollout::entry::{owned_entry, owner_of};
+use rollout::entry::{own_entry_among, owned_entry, owner_of};
 use rollout::round::{entry_name, Target};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -167,9 +167,6 @@ fn serving_as_recorded(rollout: &CohortRollout, document: &(u64, Vec<cohort::Rol
         stage,
         status.phase,
     );
-    let own = entries
-        .iter()
-        .find(|r| r.name == expected.name)
-        .filter(|r| r.owner.as_deref().is_none_or(|o| o == owner));
-    own == Some(&expected) && *generation >= status.config_generation
+    own_entry_among(entries, &expected.name, &owner) == Some(&expected)
+        && *generation >= status.config_generation
 }

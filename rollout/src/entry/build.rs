@@ -17,16 +17,25 @@ pub fn owner_of(namespace: &str, name: &str) -> String {
 /// The entry `name` of `doc`, unless another CohortRollout owns it (an entry without an owner, written
 /// before entries had one or by a person, is the rollout's of that name).
 pub fn own_entry<'a>(doc: &'a SluiceConfig, name: &str, owner: &str) -> Option<&'a Rollout> {
-    doc.rollouts
+    own_entry_among(&doc.rollouts, name, owner)
+}
+
+/// [`own_entry`] among a document's entries alone (the resync reads no more of a document).
+pub fn own_entry_among<'a>(entries: &'a [Rollout], name: &str, owner: &str) -> Option<&'a Rollout> {
+    entries
         .iter()
         .find(|r| r.name == name)
-        .filter(|r| r.owner.as_deref().is_none_or(|o| o == owner))
+        .filter(|r| may_write(r, owner))
 }
 
 /// [`own_entry`] in a document being merged into.
 pub fn own_entry_in<'v>(doc: &'v Working<'_>, name: &str, owner: &str) -> Option<&'v Rollout> {
-    doc.get(name)
-        .filter(|r| r.owner.as_deref().is_none_or(|o| o == owner))
+    doc.get(name).filter(|r| may_write(r, owner))
+}
+
+/// Whether `owner` may write `entry`: it owns it, or nobody does.
+fn may_write(entry: &Rollout, owner: &str) -> bool {
+    entry.owner.as_deref().is_none_or(|o| o == owner)
 }
 
 /// This rollout's entry for the step in force and the phase, owned by `owner`.

@@ -10,7 +10,8 @@ mod order;
 mod working;
 
 pub use build::{
-    entry_owner_in, own_entry, own_entry_in, owned_entry, owner_in, owner_of, rollout_entry,
+    entry_owner_in, own_entry, own_entry_among, own_entry_in, owned_entry, owner_in, owner_of,
+    rollout_entry,
 };
 pub use check::{check_conflicts, check_conflicts_in, check_entry, check_entry_in};
 pub use namespace::{
