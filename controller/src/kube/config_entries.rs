@@ -1,7 +1,8 @@
 //! What the WasmPlugin and TrafficExtension watch reads of each resource: its metadata, and its sluice
 //! config's generation and entries, kept as JSON values (read as a sluice config's by the resync
-//! when it needs them; a `RawValue` cannot be read inside a watch event). The shared settings, a city table of 10,000 cities among them, are skipped while the event
-//! is read: as a `DynamicObject`, every event of every resource was held and parsed whole.
+//! when it needs them; a `RawValue` cannot be read inside a watch event). The shared settings, a
+//! city table of 10,000 cities among them, are skipped while the event is read: as a
+//! `DynamicObject`, every event of every resource was held and parsed whole.
 //!
 //! Reading never fails on what the config holds (a config whose generation or entries are malformed
 //! must still reach the resync, which wakes every rollout on it): whatever they are, they are kept as

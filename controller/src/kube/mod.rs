@@ -6,8 +6,8 @@
 //! wakes the rollouts whose entry a WasmPlugin or TrafficExtension change dropped;
 //! `lease` elects the leader and `leadership` tells every write whether this replica still leads;
 //! `deadline` keeps a round's analysis within its deadline; `cache` keeps what the controller reads
-//! of each rollout and starts rounds only for the changes that call for one; `commands` carries people's commands (an
-//! annotation) and lists rollouts; `crd` checks the CRD.
+//! of each rollout and starts rounds only for the changes that call for one (`watched`: its parse);
+//! `commands` carries people's commands (an annotation) and lists rollouts; `crd` checks the CRD.
 //!
 //! Only the replica holding the Lease runs the controller; the others wait. Each leadership term
 //! starts a fresh controller (and a fresh analysis clock, so no rollout is analysed twice in one
