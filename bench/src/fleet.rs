@@ -73,6 +73,11 @@ fn plugin_name(p: usize) -> String {
     format!("sluice-{p:03}")
 }
 
+/// The name of the fleet's `i`th CohortRollout.
+pub(crate) fn rollout_name(i: usize) -> String {
+    format!("rollout-{i:05}")
+}
+
 /// The API server's objects: `plugins` WasmPlugins carrying `settings` (the shared settings, JSON, no
 /// rollouts yet) and `rollouts` CohortRollouts spread evenly over them, no status yet.
 pub fn populate(
@@ -85,7 +90,7 @@ pub fn populate(
         server.add_plugin(NAMESPACE, &plugin_name(p), settings);
     }
     for i in 0..rollouts {
-        let name = format!("rollout-{i:05}");
+        let name = rollout_name(i);
         let spec = spec(
             &plugin_name(i % plugins.max(1)),
             format!("{name}.bench.example"),
@@ -250,7 +255,7 @@ impl Fleet {
     pub async fn first_step(&self) -> Option<u32> {
         let api: kube::Api<CohortRollout> =
             kube::Api::namespaced(self.ctx.client.clone(), NAMESPACE);
-        let object = api.get_status("rollout-00000").await.ok()?;
+        let object = api.get_status(&rollout_name(0)).await.ok()?;
         object.status.map(|s| s.current_step)
     }
 }

@@ -3,7 +3,7 @@
 //! process's CPU: the status JSON, and the status's trips through the API server.
 
 use crate::cpu::process_cpu_ns;
-use crate::fleet::{settle, Fleet, NAMESPACE};
+use crate::fleet::{rollout_name, settle, Fleet, NAMESPACE};
 use controller::kube::leadership::Leadership;
 use controller::kube::stores::CrdStatusStore;
 use controller::kube::watched::WatchedRollout;
@@ -22,7 +22,7 @@ impl Fleet {
             kube::Api::namespaced(self.ctx.client.clone(), NAMESPACE);
         let mut objects = Vec::with_capacity(sample);
         for i in 0..sample {
-            let object = api.get_status(&name(i)).await;
+            let object = api.get_status(&rollout_name(i)).await;
             let object = object.map_err(|e| e.to_string())?;
             let status = serde_json::to_vec(&object.status).map_err(|e| e.to_string())?;
             let whole = serde_json::to_vec(&object).map_err(|e| e.to_string())?;
@@ -51,7 +51,7 @@ impl Fleet {
         let trips = (0..sample).map(|i| async move {
             let leadership = Leadership::held_for(Duration::from_secs(3600));
             let store = CrdStatusStore::new(self.ctx.client.clone(), NAMESPACE, leadership);
-            let name = name(i);
+            let name = rollout_name(i);
             let mut status = store.load(&name).await?.unwrap_or_default();
             for _ in 0..2 {
                 // A change, as a round's writes are: an unchanged apply is not an event.
@@ -71,8 +71,4 @@ impl Fleet {
         }
         Ok(spent as f64 / sample.max(1) as f64)
     }
-}
-
-fn name(i: usize) -> String {
-    format!("rollout-{i:05}")
 }
