@@ -11,12 +11,11 @@ use axum::extract::State;
 use axum::http::{header, Method, StatusCode, Uri};
 use axum::response::Response;
 use axum::Router;
+use rollout::api::HISTORY_LIMIT;
 use std::convert::Infallible;
 
 const ROLLOUT_LIST: &str = "/apis/sluice.dev/v1alpha1/namespaces/";
 const PLUGIN_LIST: &str = "/apis/extensions.istio.io/v1alpha1/namespaces/";
-/// The history a rollout's status carries at most (`rollout::round::history`).
-pub const FULL_HISTORY: usize = 50;
 
 /// Serves `server` on `listener` until the process ends.
 pub async fn serve(listener: tokio::net::TcpListener, server: ApiServer) -> std::io::Result<()> {
@@ -57,7 +56,7 @@ async fn answer(
             json(StatusCode::OK, Body::from(stats.to_string()))
         }
         (&Method::POST, "/bench/history", _) => {
-            server.state().fill_history(FULL_HISTORY);
+            server.state().fill_history(HISTORY_LIMIT);
             json(StatusCode::OK, Body::from("{}"))
         }
         (&Method::GET, _, Some((namespace, rollouts))) => {
